@@ -1,0 +1,1 @@
+"""Rendering: the JSON envelope and rich text, both from the same plain dicts."""
