@@ -1,0 +1,1 @@
+"""Schedules, sensors and backfills: the pure parts (cron, plans, evaluator results)."""
