@@ -1,0 +1,1 @@
+"""Delta Lake lineage: writing task outputs with stamped commits, and checking them later."""
