@@ -1,0 +1,1 @@
+"""Execution engine: planning, run-key reservation, reruns, the local executor, triggers."""
