@@ -1,0 +1,336 @@
+"""The fold procedure of data-model §5.1: order, scope, type, gate, rule, record, outcome.
+
+Pure: records in, state mutated, no I/O and no clock. Hot-path notes: arco writes
+canonical JSON, so a record whose re-encoding equals its bytes needs no strict re-parse;
+payload digests for ``duplicate_payload_differs`` are 8-byte BLAKE2b values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from arco_cli.errors import ArcoError
+from arco_cli.events import (
+    EVENT_TYPES,
+    RUN_ID_FROM_RUN_KEY,
+    expected_idempotency_key,
+    is_documented_override,
+    payload_run_id,
+    validate_envelope,
+    validate_payload,
+)
+from arco_cli.fold import automation, dispatch, runkeys, runs, tasks
+from arco_cli.fold.context import Event, Result, rejected
+from arco_cli.fold.state import FoldState
+from arco_cli.identity import loads_strict, parse_timestamp_ms
+
+
+class LogRecordLike(Protocol):
+    """What the fold needs of :class:`arco_cli.log.LogRecord`."""
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+
+# --------------------------------------------------------------------------- time
+
+_DAY_MS: dict[str, int] = {}
+
+
+def timestamp_ms(text: str) -> int:
+    """RFC 3339 → epoch ms (floored), with a fast path for arco's own ``…sssZ`` form."""
+    if len(text) == 24 and text[23] == "Z" and text[10] == "T" and text[19] == "." \
+            and text[13] == ":" and text[16] == ":":
+        clock = text[11:13] + text[14:16] + text[17:19] + text[20:23]
+        if clock.isascii() and clock.isdigit():
+            day = _DAY_MS.get(text[:10])
+            if day is None:
+                day = parse_timestamp_ms(text[:10] + "T00:00:00Z")
+                _DAY_MS[text[:10]] = day
+            hour, minute, second = int(clock[0:2]), int(clock[2:4]), int(clock[4:6])
+            if hour < 24 and minute < 60 and second < 60:
+                return day + ((hour * 60 + minute) * 60 + second) * 1000 + int(clock[6:9])
+    return parse_timestamp_ms(text)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical_problem(obj: Any, raw: bytes) -> str | None:
+    """Why the record cannot be canonical JSON (decisions A42), or None."""
+    try:
+        if _dumps(obj).encode("utf-8") == raw and not _LONG_DIGITS.search(raw):
+            return None
+    except (UnicodeEncodeError, ValueError):
+        pass
+    try:
+        loads_strict(raw)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _corrupt(message: str, offsets: list[int]) -> ArcoError:
+    return ArcoError("CORRUPT_LOG", message, {"offsets": offsets})
+
+
+def _event_id_of(raw: bytes) -> str | None:
+    """The event id of a canonical record without a full parse (verified later)."""
+    if raw.count(b'"event_id":"') != 1:
+        return None
+    start = raw.index(b'"event_id":"') + 12
+    end = raw.find(b'"', start)
+    if end < 0:
+        return None
+    value = raw[start:end]
+    if b"\\" in value:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _order(state: FoldState, records: Iterable[LogRecordLike]) -> list[Any]:
+    """(event_id, offset, raw) sorted by event id; corrupt or repeated ids raise."""
+    items: list[Any] = []
+    for record in records:
+        raw = record.raw
+        event_id = _event_id_of(raw)
+        if event_id is None:
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                raise _corrupt(f"log record at offset {record.offset} is not JSON",
+                               [record.offset]) from None
+            event_id = obj.get("event_id") if isinstance(obj, dict) else None
+            if not isinstance(event_id, str):
+                raise _corrupt(f"log record at offset {record.offset} has no string event_id",
+                               [record.offset])
+        items.append((event_id, record.offset, raw))
+    items.sort(key=lambda item: item[0])
+    for prev, item in zip(items, items[1:], strict=False):
+        if prev[0] == item[0]:
+            raise _corrupt(f"event id {item[0]} is repeated at log offsets {prev[1]} and "
+                           f"{item[1]}", [prev[1], item[1]])
+    if items:
+        folded = state.event_outcomes.get(items[0][0])
+        if folded is not None:
+            raise _corrupt(f"event id {items[0][0]} is repeated at log offsets {folded[6]} and "
+                           f"{items[0][1]}", [folded[6], items[0][1]])
+        if state.watermark_event_id is not None and items[0][0] <= state.watermark_event_id:
+            raise ValueError("records at or below the watermark need a rebuild (invariant 5)")
+    return items
+
+
+# --------------------------------------------------------------------------- rules
+
+def _heartbeat(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
+    at = d.get("heartbeat_at")
+    return tasks.task_heartbeat(st, ev, d, timestamp_ms(at) if at is not None else None)
+
+
+def _completion(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
+    result = tasks.task_finished(st, ev, d)
+    update = d.get("output_visibility")
+    if result[0] == "applied" and d["outcome"] == "succeeded" and update is not None:
+        published = update.get("published_at")
+        # the embedded change's own rejection does not change the completion's outcome
+        tasks.visibility_changed(st, ev, d, update["visibility_state"],
+                                 timestamp_ms(published) if published is not None else None,
+                                 update.get("publish_error"))
+    return result
+
+
+def _visibility(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
+    published = d.get("published_at")
+    return tasks.visibility_changed(st, ev, d, d["visibility_state"],
+                                    timestamp_ms(published) if published is not None else None,
+                                    d.get("publish_error"))
+
+
+RULES: dict[str, Callable[[FoldState, Event, dict[str, Any]], Result]] = {
+    "run_triggered": runs.run_triggered,
+    "plan_created": runs.plan_created,
+    "run_cancel_requested": runs.run_cancel_requested,
+    "task_started": tasks.task_started,
+    "task_heartbeat": _heartbeat,
+    "task_finished": tasks.task_finished,
+    "task_completion_recorded": _completion,
+    "task_output_visibility_changed": _visibility,
+    "dispatch_requested": dispatch.dispatch_requested,
+    "timer_requested": lambda st, ev, d: dispatch.timer_requested(
+        st, ev, d, timestamp_ms(d["fire_at"])),
+    "dispatch_enqueued": dispatch.dispatch_enqueued,
+    "timer_enqueued": lambda st, ev, d: dispatch.timer_acknowledged(st, ev, d, False),
+    "timer_fired": lambda st, ev, d: dispatch.timer_acknowledged(st, ev, d, True),
+    "schedule_definition_upserted": automation.schedule_definition_upserted,
+    "schedule_ticked": lambda st, ev, d: automation.schedule_ticked(
+        st, ev, d, timestamp_ms(d["scheduled_for"])),
+    "sensor_evaluated": automation.sensor_evaluated,
+    "run_requested": runkeys.run_requested,
+    "backfill_created": automation.backfill_created,
+    "backfill_chunk_planned": automation.backfill_chunk_planned,
+    "backfill_state_changed": automation.backfill_state_changed,
+}
+
+#: payload types whose run id / task key appear inside their idempotency key
+_KEYED_BY_RUN = frozenset({
+    "run_triggered", "plan_created", "run_cancel_requested", "task_started", "task_heartbeat",
+    "task_finished", "task_completion_recorded", "task_output_visibility_changed",
+})
+
+
+def _envelope_problem(obj: dict[str, Any]) -> bool:
+    for name in ("event_type", "timestamp", "tenant_id", "workspace_id", "idempotency_key"):
+        value = obj.get(name)
+        if not isinstance(value, str) or not value:
+            return True
+    if not isinstance(obj.get("source"), str):
+        return True
+    version = obj.get("event_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return True
+    for name in ("correlation_id", "causation_id"):
+        if obj.get(name) is not None and not isinstance(obj[name], str):
+            return True
+    data = obj.get("data")
+    return not isinstance(data, dict) or not isinstance(data.get("type"), str)
+
+
+def _diagnostics_json(diags: list[tuple[str, str]]) -> str | None:
+    if not diags:
+        return None
+    return _dumps([{"code": c, "message": m} for c, m in sorted(diags)])
+
+
+def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        raise _corrupt(f"log record at offset {offset} is not JSON", [offset]) from None
+    if not isinstance(obj, dict) or obj.get("event_id") != event_id:
+        raise _corrupt(f"log record at offset {offset} has no string event_id", [offset])
+    envelope_type = obj.get("event_type")
+    key = obj.get("idempotency_key")
+    event_type = envelope_type if isinstance(envelope_type, str) else ""
+    key = key if isinstance(key, str) else ""
+    data = obj.get("data")
+    run_id = payload_run_id(data) if isinstance(data, dict) else None
+    task_key = data.get("task_key") if isinstance(data, dict) else None
+    task_key = task_key if isinstance(task_key, str) else None
+    expected_key: str | None = None
+    ev = Event(event_id, 0, event_type, data if isinstance(data, dict) else {})
+    result: Result
+    problem = _canonical_problem(obj, raw)
+    ts: int | None = None
+    if problem is None and not _envelope_problem(obj):
+        try:
+            ts = timestamp_ms(obj["timestamp"])
+        except ValueError:
+            ts = None
+    if problem is not None:
+        result = rejected("invalid_payload", f"The record is not canonical JSON: {problem}.")
+    elif ts is None:
+        errors = validate_envelope(obj) or ["the envelope is malformed"]
+        result = rejected("invalid_payload", f"Invalid envelope: {'; '.join(errors)}.")
+    elif obj["tenant_id"] != st.tenant_id or obj["workspace_id"] != st.workspace_id:
+        result = rejected("foreign_scope", f"Scope {obj['tenant_id']}/{obj['workspace_id']} is "
+                          f"not the log's scope {st.tenant_id}/{st.workspace_id}.")
+    elif data["type"] not in RULES:  # type: ignore[index]
+        result = rejected("unknown_event_type", f"Unknown payload type {data['type']!r}.")  # type: ignore[index]
+    else:
+        assert isinstance(data, dict)
+        errors = validate_payload(data)
+        if errors:
+            result = rejected("invalid_payload", f"Invalid payload: {'; '.join(errors)}.")
+        else:
+            ev.ts = ts
+            result, expected_key = _fold_valid(st, ev, obj, data, key)
+            if data["type"] in RUN_ID_FROM_RUN_KEY and data.get("run_key") is not None:
+                run_id = runs.derived_run_id(st, data["run_key"])
+    outcome, reason, detail = result
+    st.event_outcomes[event_id] = (
+        event_id, event_type, key, outcome, reason, detail, offset, run_id, task_key,
+        expected_key, _diagnostics_json(ev.diags))
+    if run_id is not None:
+        st.outcomes_by_run.setdefault(run_id, []).append(event_id)
+    return outcome
+
+
+def _fold_valid(st: FoldState, ev: Event, obj: dict[str, Any], data: dict[str, Any],
+                key: str) -> tuple[Result, str | None]:
+    tag = data["type"]
+    if obj["event_version"] != 1:
+        ev.diag("unexpected_event_version", f"event_version is {obj['event_version']}, not 1.")
+    if EVENT_TYPES[tag] != ev.event_type:
+        ev.diag("event_type_mismatch", f"event_type {ev.event_type} does not match payload "
+                f"type {tag}; folded as {EVENT_TYPES[tag]}.")
+    if tag in _KEYED_BY_RUN:
+        for name in ("run_id", "task_key"):
+            value = data.get(name)
+            if isinstance(value, str) and ":" in value:
+                ev.diag("ambiguous_key_component",
+                        f"{name} {value!r} contains ':' and makes its key ambiguous.")
+    expected = expected_idempotency_key(data)
+    expected_key: str | None = None
+    if key != expected and not is_documented_override(data, key, ev.event_id):
+        expected_key = expected
+        ev.diag("idempotency_key_mismatch", f"The envelope key is not the expected key "
+                f"{expected!r}.")
+    digest = hashlib.blake2b(_dumps(data).encode("utf-8"), digest_size=8).digest()
+    recorded = st.idempotency_keys.get(key)
+    if recorded is not None:
+        if recorded[3] != digest:
+            ev.diag("duplicate_payload_differs",
+                    f"The payload differs from the one of event {recorded[0]}.")
+        if tag == "run_triggered" and data.get("run_key") is not None \
+                and recorded[4] is not None and recorded[4] != data["run_id"]:
+            ev.diag("run_key_reused_by_different_run",
+                    f"Run key {data['run_key']!r} was used by run {recorded[4]}.")
+        if tag == "run_requested":
+            runkeys.count_duplicate_request(st, ev, data)
+        return ("duplicate", "duplicate_key", f"Key already recorded by event "
+                f"{recorded[0]}."), expected_key
+    result = RULES[tag](st, ev, data)
+    if result[0] == "applied":
+        st.idempotency_keys[key] = (
+            ev.event_id, ev.event_type, ev.ts, digest,
+            data["run_id"] if tag == "run_triggered" else None)
+    return result, expected_key
+
+
+def fold_records(state: FoldState, records: Iterable[LogRecordLike]) -> dict[str, int]:
+    """Fold ``records`` (any order) into ``state``; returns this call's outcome counts.
+
+    Every record's event id must be above the state's watermark (else the caller must
+    rebuild from an empty state). A structurally corrupt record or a repeated event id
+    raises ``CORRUPT_LOG``; the state is then unusable and must be discarded.
+    """
+    items = _order(state, records)
+    counts: dict[str, int] = {}
+    last_offset = state.log_offset - 1
+    for i, (event_id, offset, raw) in enumerate(items):
+        items[i] = None  # free each record's bytes as soon as it is folded
+        outcome = _fold_one(state, event_id, offset, raw)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if offset > last_offset:
+            last_offset = offset
+    if items:
+        state.watermark_event_id = event_id
+        state.log_offset = last_offset + 1
+    automation.derive_chunk_states(state)
+    return counts

@@ -1,0 +1,166 @@
+"""The fold state: every projection table as plain dicts keyed by primary key, plus the
+private bookkeeping an incremental fold needs (decisions A41).
+
+Rows hold Parquet-ready values (epoch-ms ints, canonical JSON strings, upper-case enums)
+except for three columns kept as Python values while folding, because they are rewritten
+often: ``runs.labels``/``runs.trigger`` are stored already encoded, ``tasks.attempt_history``
+is a list of ``(attempt, created_by_event_id, entry)`` and ``event_outcomes`` /
+``idempotency_keys`` rows are tuples (one per event: dicts would double the memory of a
+1M-event fold). :meth:`FoldState.rows` and :meth:`FoldState.get` convert on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+TABLES = (
+    "runs", "tasks", "dep_satisfaction", "run_key_index", "run_key_conflicts",
+    "partition_status", "idempotency_keys", "schedule_definitions", "schedule_state",
+    "schedule_ticks", "sensor_state", "sensor_evals", "backfills", "backfill_chunks",
+    "event_outcomes",
+)
+
+#: column order of the tuple rows of ``event_outcomes``
+OUTCOME_COLUMNS = (
+    "event_id", "event_type", "idempotency_key", "outcome", "reason", "detail",
+    "log_offset", "run_id", "task_key", "expected_idempotency_key", "diagnostics",
+)
+OUTCOME_RUN_ID = OUTCOME_COLUMNS.index("run_id")
+
+TERMINAL_TASK_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"})
+TERMINAL_RUN_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def attempt_history_json(history: list[tuple[int, str, dict[str, Any]]] | None) -> str | None:
+    if not history:
+        return None
+    return _dumps([entry for _a, _e, entry in sorted(history, key=lambda h: (h[0], h[1]))])
+
+
+class FoldState:
+    """All folded state of one log. Mutated only by :func:`arco_cli.fold.fold_records`."""
+
+    def __init__(self, tenant_id: str, workspace_id: str, secret: bytes = b"") -> None:
+        self.tenant_id = tenant_id
+        self.workspace_id = workspace_id
+        self.secret = secret
+        self.watermark_event_id: str | None = None
+        self.log_offset = 0
+        # --- projection tables
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, dict[str, Any]]] = {}  # run_id → task_key → row
+        self.deps: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # run → (up, down)
+        self.run_key_index: dict[str, dict[str, Any]] = {}
+        self.run_key_conflicts: dict[tuple[str, str], dict[str, Any]] = {}
+        self.partition_status: dict[tuple[str, str], dict[str, Any]] = {}
+        # key → (event_id, event_type, recorded_at, payload digest, recorded run id)
+        self.idempotency_keys: dict[str, tuple[str, str, int, bytes, str | None]] = {}
+        self.schedule_definitions: dict[str, dict[str, Any]] = {}
+        self.schedule_state: dict[str, dict[str, Any]] = {}
+        self.schedule_ticks: dict[str, dict[str, Any]] = {}
+        self.sensor_state: dict[str, dict[str, Any]] = {}
+        self.sensor_evals: dict[str, dict[str, Any]] = {}
+        self.backfills: dict[str, dict[str, Any]] = {}
+        self.backfill_chunks: dict[str, dict[str, Any]] = {}
+        self.event_outcomes: dict[str, tuple[Any, ...]] = {}
+        # --- private fold state (decisions A41)
+        #: run → task → dependents / upstreams, in plan order
+        self.dependents: dict[str, dict[str, list[str]]] = {}
+        #: dispatch_id → record; (run, task, attempt) → dispatch_id
+        self.dispatches: dict[str, dict[str, Any]] = {}
+        self.dispatch_by_attempt: dict[tuple[str, str, int], str] = {}
+        self.timers: dict[str, dict[str, Any]] = {}
+        #: run_key → the accepted request's carried payload (for conflict ``differences``)
+        self.accepted_requests: dict[str, dict[str, Any]] = {}
+        #: (run_key, conflicting fingerprint) → conflict PK (occurrence rule)
+        self.conflict_by_fingerprint: dict[tuple[str, str], tuple[str, str]] = {}
+        #: run_id → event ids of its outcome rows (explain's ignored events)
+        self.outcomes_by_run: dict[str, list[str]] = {}
+        #: cache of run_id_from_run_key (HMAC) results
+        self.derived_run_ids: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of ``table`` sorted by primary key, exact §9 columns."""
+        scope = {"tenant_id": self.tenant_id, "workspace_id": self.workspace_id}
+        if table == "runs":
+            return [dict(self.runs[k]) for k in sorted(self.runs)]
+        if table == "tasks":
+            return [self._task_out(self.tasks[r][t]) for r in sorted(self.tasks)
+                    for t in sorted(self.tasks[r])]
+        if table == "dep_satisfaction":
+            return [dict(self.deps[r][e]) for r in sorted(self.deps) for e in sorted(self.deps[r])]
+        if table == "idempotency_keys":
+            return [self._key_out(k) for k in sorted(self.idempotency_keys)]
+        if table == "event_outcomes":
+            return [dict(zip(OUTCOME_COLUMNS, self.event_outcomes[k], strict=True))
+                    for k in sorted(self.event_outcomes)]
+        source: dict[Any, dict[str, Any]] = getattr(self, table)
+        if table not in TABLES:
+            raise KeyError(table)
+        return [{**scope, **source[k]} for k in sorted(source)]
+
+    def get(self, table: str, pk: tuple[Any, ...]) -> dict[str, Any] | None:
+        """One row by its §9 primary key (scope columns included where the table has them)."""
+        if table == "runs":
+            row = self.runs.get(pk[0])
+            return dict(row) if row is not None else None
+        if table == "tasks":
+            task = self.tasks.get(pk[0], {}).get(pk[1])
+            return self._task_out(task) if task is not None else None
+        if table == "dep_satisfaction":
+            edge = self.deps.get(pk[0], {}).get((pk[1], pk[2]))
+            return dict(edge) if edge is not None else None
+        if table == "event_outcomes":
+            out = self.event_outcomes.get(pk[0])
+            return dict(zip(OUTCOME_COLUMNS, out, strict=True)) if out is not None else None
+        if table not in TABLES:
+            raise KeyError(table)
+        if tuple(pk[:2]) != (self.tenant_id, self.workspace_id):
+            return None
+        rest = pk[2:]
+        if table == "idempotency_keys":
+            return self._key_out(rest[0]) if rest[0] in self.idempotency_keys else None
+        source: dict[Any, dict[str, Any]] = getattr(self, table)
+        found = source.get(rest[0] if len(rest) == 1 else tuple(rest))
+        if found is None:
+            return None
+        return {"tenant_id": self.tenant_id, "workspace_id": self.workspace_id, **found}
+
+    def tasks_of(self, run_id: str) -> list[dict[str, Any]]:
+        tasks = self.tasks.get(run_id, {})
+        return [self._task_out(tasks[k]) for k in sorted(tasks)]
+
+    def edges_of(self, run_id: str) -> list[dict[str, Any]]:
+        edges = self.deps.get(run_id, {})
+        return [dict(edges[k]) for k in sorted(edges)]
+
+    def outcomes_of(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(zip(OUTCOME_COLUMNS, self.event_outcomes[e], strict=True))
+                for e in sorted(self.outcomes_by_run.get(run_id, ()))]
+
+    def row_count(self, table: str) -> int:
+        if table == "tasks":
+            return sum(len(t) for t in self.tasks.values())
+        if table == "dep_satisfaction":
+            return sum(len(d) for d in self.deps.values())
+        if table not in TABLES:
+            raise KeyError(table)
+        return len(getattr(self, table))
+
+    def _task_out(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        out["attempt_history"] = attempt_history_json(row["attempt_history"])
+        return out
+
+    def _key_out(self, key: str) -> dict[str, Any]:
+        event_id, event_type, recorded_at, _digest, _run = self.idempotency_keys[key]
+        return {"tenant_id": self.tenant_id, "workspace_id": self.workspace_id,
+                "idempotency_key": key, "event_id": event_id, "event_type": event_type,
+                "recorded_at": recorded_at, "row_version": event_id}
