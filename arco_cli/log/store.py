@@ -123,17 +123,22 @@ class EventLog:
                 remaining -= len(block)
                 data = carry + block if carry else block
                 cut = data.rfind(b"\n") + 1
-                complete, carry = data[:cut], data[cut:]
+                if cut == len(data):
+                    complete, carry = data, b""
+                else:
+                    complete, carry = data[:cut], data[cut:]
                 if not complete:
                     continue
-                count = complete.count(b"\n")
-                if offset + count > end:
-                    raise corrupt_record(end, f"{path} holds more records than committed")
-                if offset + count <= start_offset:
-                    offset += count
-                    continue
+                if offset < start_offset:
+                    # Skipping ahead to the start offset: count, don't split.
+                    count = complete.count(b"\n")
+                    if offset + count <= start_offset:
+                        offset += count
+                        continue
                 lines = complete.split(b"\n")
                 lines.pop()
+                if offset + len(lines) > end:
+                    raise corrupt_record(end, f"{path} holds more records than committed")
                 self._check_lines(path, complete, lines, offset)
                 if offset < start_offset:
                     lines = lines[start_offset - offset:]
