@@ -1,0 +1,182 @@
+"""Text for ``arco explain``: the run, its tasks, and the cause of every non-success in
+one sentence (retries, skips, cancellations, conflicts, ignored events)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from arco_cli.render.conflicts import conflict_sentence, source_text
+from arco_cli.render.runs import counts_text, state_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_MAX_MESSAGE = 160
+
+
+def short_message(message: str | None) -> str:
+    """The last non-empty line of an error (stderr tails end with the exception), cut to
+    a length that keeps the sentence on one line; ``--json`` keeps the full text."""
+    if not message:
+        return "no message"
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = lines[-1] if lines else message.strip()
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _attempt_phrase(entry: dict[str, Any]) -> str:
+    outcome = str(entry.get("outcome", "unfinished")).lower()
+    if outcome in ("succeeded", "unfinished"):
+        return f"attempt {entry['attempt']} {outcome}"
+    cause = short_message(entry.get("errorMessage"))
+    if "errorCategory" in entry:
+        cause = f"{entry['errorCategory']}: {cause}"
+    return f"attempt {entry['attempt']} {outcome} ({cause})"
+
+
+def trigger_text(trigger: dict[str, Any] | None) -> str:
+    if not trigger:
+        return "unknown"
+    kind = trigger.get("type")
+    if kind == "cron":
+        return f"schedule {trigger.get('schedule_id')}"
+    if kind == "manual":
+        return f"manual, by {trigger.get('user_id')}"
+    if kind == "sensor":
+        return f"sensor {trigger.get('sensor_id')} (cursor {trigger.get('cursor')})"
+    if kind == "materialization":
+        return f"materialization {trigger.get('upstream_materialization_id')}"
+    if kind == "webhook":
+        return f"webhook {trigger.get('webhook_id')}"
+    return str(kind)
+
+
+def task_cause(task: dict[str, Any]) -> str | None:
+    """One sentence saying why a task did not simply succeed, or None when it did."""
+    for key in ("skipAttribution", "cancelAttribution"):
+        if key in task:
+            return str(task[key]["message"])
+    retry = task.get("retryAttribution")
+    state = task["state"]
+    if retry is not None:
+        n = retry["retries"]
+        observed = [e for e in retry["attempts"] if e.get("attempt", 0) < task["attempt"]]
+        history = ", ".join(_attempt_phrase(e) for e in observed) or "earlier attempts " \
+            "were not observed"
+        sentence = f"Retried {n} time{'s' if n != 1 else ''}: {history}"
+        last = [e for e in retry["attempts"] if e.get("attempt") == task["attempt"]]
+        if state == "FAILED":
+            tail = _attempt_phrase(last[-1]) if last else f"attempt {task['attempt']} failed"
+            return f"{sentence}; {tail}, no attempts left."
+        if state == "PENDING" and "retryNotBefore" in task:
+            tail = _attempt_phrase(last[-1]) if last else f"attempt {task['attempt']} failed"
+            return f"{sentence}; {tail}; next attempt not before {task['retryNotBefore']}."
+        if last:
+            return f"{sentence}; {_attempt_phrase(last[-1])}."
+        return f"{sentence}."
+    if state == "FAILED":
+        return f"Failed on attempt {task['attempt']}: {short_message(task.get('errorMessage'))}."
+    if state == "PENDING" and "retryNotBefore" in task:
+        return (f"Attempt {task['attempt']} failed ({short_message(task.get('errorMessage'))}); "
+                f"next attempt not before {task['retryNotBefore']}.")
+    if task.get("outputVisibilityState") in ("PENDING", "FAILED"):
+        detail = f": {task['publishError']}" if "publishError" in task else ""
+        return f"Output visibility is {task['outputVisibilityState']}{detail}."
+    return None
+
+
+def _field(console: Console, name: str, value: str) -> None:
+    from rich.text import Text
+
+    console.print(Text(f"  {name:<12}") + Text(value))
+
+
+def render_explain(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text("Run ", style="bold") + Text(data["runId"], style="bold") + Text("  ")
+                  + state_text(data["state"]))
+    _field(console, "plan", data["planId"])
+    _field(console, "trigger", trigger_text(data.get("trigger")))
+    if "runKey" in data:
+        fingerprint = data.get("requestFingerprint")
+        _field(console, "run key", data["runKey"]
+               + (f" (fingerprint {fingerprint})" if fingerprint else ""))
+    times = f"created {data['createdAt']}"
+    if "startedAt" in data:
+        times += f", started {data['startedAt']}"
+    if "completedAt" in data:
+        times += f", completed {data['completedAt']}"
+    _field(console, "times", times)
+    if "parentRunId" in data:
+        reason = f" ({data['rerunKind']}: {data['rerunReason']})" if "rerunKind" in data else ""
+        _field(console, "rerun of", data["parentRunId"] + reason)
+    if len(data["rerunChain"]) > 1:
+        _field(console, "rerun chain", " -> ".join(i["runId"] for i in data["rerunChain"]))
+    if "rootRunId" in data:
+        _field(console, "root run", data["rootRunId"])
+    if data["labels"]:
+        _field(console, "labels", ", ".join(f"{k}={v}" for k, v in sorted(data["labels"].items())))
+
+    console.print()
+    console.print(Text("Tasks", style="bold") + Text(f" ({counts_text(data['taskCounts'])})"))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in ("TASK", "STATE", "ATTEMPT", "STARTED", "COMPLETED", "PARTITION", "DELTA"):
+        table.add_column(column, no_wrap=True)
+    for task in data["tasks"]:
+        delta = "-"
+        if "deltaTable" in task:
+            delta = f"{task['deltaTable']}@v{task.get('deltaVersion', '?')}"
+        table.add_row(task["taskKey"], state_text(task["state"]), str(task["attempt"]),
+                      task.get("startedAt", "-"), task.get("completedAt", "-"),
+                      task.get("partitionKey", "-"), delta)
+    console.print(table)
+
+    causes = [(t["taskKey"], task_cause(t)) for t in data["tasks"]]
+    causes = [(k, c) for k, c in causes if c]
+    if causes:
+        console.print()
+        console.print(Text("Causes", style="bold"))
+        for key, cause in causes:
+            console.print(Text(f"  {key}: ", style="bold") + Text(str(cause)))
+
+    histories = [t for t in data["tasks"] if "retryAttribution" in t]
+    if histories:
+        console.print()
+        console.print(Text("Attempts", style="bold"))
+        for task in histories:
+            console.print(Text(f"  {task['taskKey']}"))
+            for entry in task["retryAttribution"]["attempts"]:
+                line = (f"    #{entry['attempt']} {entry.get('outcome', 'UNFINISHED'):<10} "
+                        f"{entry.get('startedAt', '-')} -> {entry.get('completedAt', '-')}")
+                if "errorMessage" in entry:
+                    line += f"  {entry.get('errorCategory', 'ERROR')}: " \
+                        f"{short_message(entry['errorMessage'])}"
+                console.print(Text(line))
+                for kind, path in sorted(entry.get("logs", {}).items()):
+                    console.print(Text(f"       {kind}: {path}"))
+
+    console.print()
+    if data["conflicts"]:
+        console.print(Text(f"Conflicts ({len(data['conflicts'])})", style="bold"))
+        for conflict in data["conflicts"]:
+            console.print(Text("  " + conflict_sentence(conflict)))
+    else:
+        console.print(Text("Conflicts: none"))
+
+    ignored = data["ignoredEvents"]
+    if ignored:
+        console.print()
+        console.print(Text(f"Ignored events ({len(ignored)})", style="bold"))
+        for event in ignored:
+            reason = event.get("reason", event["outcome"])
+            line = f"  {event['eventId']} {event['eventType']}: {event['outcome']} ({reason})"
+            if "detail" in event:
+                line += f" - {event['detail']}"
+            console.print(Text(line))
+            for diag in event.get("diagnostics", []):
+                console.print(Text(f"      {diag.get('code')}: {diag.get('message', '')}"))
+
+
+__all__ = ["render_explain", "short_message", "source_text", "task_cause", "trigger_text"]
