@@ -141,3 +141,25 @@ def partition_row(asset: str, partition: str = "", *, materialized_at: str | Non
     }
     row.update(extra)
     return row
+
+
+# --------------------------------------------------------------------------- real fold
+
+SCENARIO = __import__("pathlib").Path(__file__).resolve().parents[2] / "fixtures" / \
+    "scenarios" / "diagnostics.jsonl"
+
+
+class _Record:
+    def __init__(self, offset: int, raw: bytes) -> None:
+        self.offset = offset
+        self.raw = raw
+
+
+def fold_scenario(path: Any = SCENARIO) -> Any:
+    """The real fold state of a scenario file (one envelope per line)."""
+    from arco_cli.fold import FoldState, fold_records
+
+    state = FoldState(TENANT, WORKSPACE)
+    lines = path.read_bytes().splitlines()
+    fold_records(state, [_Record(i, line) for i, line in enumerate(lines)])
+    return state
