@@ -1,0 +1,1 @@
+"""Example task code of the arco quickstart workspace."""
