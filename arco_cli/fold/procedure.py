@@ -266,6 +266,7 @@ def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
     st.event_outcomes[event_id] = (
         event_id, event_type, key, outcome, reason, detail, offset, run_id, task_key,
         expected_key, _diagnostics_json(ev.diags))
+    st.unpersisted_outcomes.append(event_id)
     if run_id is not None:
         st.outcomes_by_run.setdefault(run_id, []).append(event_id)
     return outcome
@@ -310,6 +311,7 @@ def _fold_valid(st: FoldState, ev: Event, obj: dict[str, Any], data: dict[str, A
         st.idempotency_keys[key] = (
             ev.event_id, ev.event_type, ev.ts, digest,
             data["run_id"] if tag == "run_triggered" else None)
+        st.unpersisted_keys.append(key)
     return result, expected_key
 
 

@@ -83,6 +83,13 @@ class FoldState:
         self.outcomes_by_run: dict[str, list[str]] = {}
         #: cache of run_id_from_run_key (HMAC) results
         self.derived_run_ids: dict[str, str] = {}
+        #: rows of the append-only tables added since the projections were last written
+        self.unpersisted_outcomes: list[str] = []
+        self.unpersisted_keys: list[str] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the tenant secret never goes to disk; whoever loads the state sets it again
+        return {**self.__dict__, "secret": b""}
 
     # ------------------------------------------------------------------ reading
 

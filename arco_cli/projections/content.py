@@ -1,0 +1,34 @@
+"""The order-independent content hash of a table (data-model §9, decisions A43/A56).
+
+Each row's *row line* is the canonical JSON array of its values in schema order plus
+``\\n``; the table hash is the sum modulo 2^256 of the SHA-256 digests of the row lines,
+read as big-endian integers. Being a sum, it can be extended with new rows without
+re-reading the old ones (append-only tables are hashed incrementally).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_MOD = 2**256
+
+
+def row_line(values: Sequence[Any]) -> bytes:
+    """Values are None, bool, int or str (canonical JSON needs no key sorting here)."""
+    return (json.dumps(list(values), separators=(",", ":"), ensure_ascii=False)
+            + "\n").encode("utf-8")
+
+
+def hash_sum(rows: Iterable[Sequence[Any]], start: int = 0) -> int:
+    total = start
+    sha = hashlib.sha256
+    for values in rows:
+        total += int.from_bytes(sha(row_line(values)).digest(), "big")
+    return total % _MOD
+
+
+def hex_digest(total: int) -> str:
+    return f"{total % _MOD:064x}"

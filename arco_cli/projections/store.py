@@ -1,0 +1,297 @@
+"""The projection set on disk: versioned folders behind an atomically swapped symlink.
+
+Layout (decisions A51, A56, A41)::
+
+    .arco/projections            -> projections.d/000000001234.0   (relative symlink)
+    .arco/projections.d/<offset>.<n>/
+        manifest.json            canonical JSON, written last
+        runs.parquet ...         one file per table, or
+        event_outcomes/part-000000.parquet ...   append-only parts (incremental folds)
+        _state/fold.pickle       private fold state tied to the manifest watermark
+
+A writer fills a fresh folder, then points a temporary symlink at it and renames that
+over ``.arco/projections`` (``rename(2)`` is atomic), so a reader that resolves the link
+once sees one consistent set. The previous folder is kept as a grace period for readers
+that resolved it just before the swap; older ones are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arco_cli.fold import FoldState
+from arco_cli.fold.state import OUTCOME_COLUMNS
+from arco_cli.identity import canonical_json, secret_check
+from arco_cli.projections.content import hash_sum, hex_digest
+from arco_cli.projections.schemas import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    TABLE_NAMES,
+    arrow_schema,
+    column_names,
+)
+
+MANIFEST = "manifest.json"
+STATE_FILE = "_state/fold.pickle"
+#: bump when the pickled FoldState layout changes: an old state then forces a rebuild
+STATE_FORMAT = 1
+#: tables that only ever gain rows, stored as append-only parts between rebuilds
+APPEND_ONLY = ("event_outcomes", "idempotency_keys")
+
+
+@dataclass
+class Part:
+    file: str
+    rows: int
+    hash_sum: int
+
+
+@dataclass
+class PersistedState:
+    """What ``_state/fold.pickle`` holds."""
+
+    state_format: int
+    watermark: tuple[str | None, int]
+    state: FoldState
+    #: append-only tables: their parts in the folder, with row counts and hash sums
+    parts: dict[str, list[Part]] = field(default_factory=dict)
+
+
+def versions_dir(link: Path) -> Path:
+    return link.parent / f"{link.name}.d"
+
+
+def resolve(link: Path) -> Path | None:
+    """The folder the projections link points to now (resolved once), or None."""
+    if not link.is_symlink():
+        return None
+    target = link.parent / os.readlink(link)
+    return target if target.is_dir() else None
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def manifest_matches(doc: dict[str, Any], state: FoldState) -> bool:
+    return (doc.get("schema_version") == SCHEMA_VERSION
+            and doc.get("tenant_id") == state.tenant_id
+            and doc.get("workspace_id") == state.workspace_id
+            and doc.get("tenant_secret_check") == secret_check(
+                state.tenant_id, state.workspace_id, state.secret))
+
+
+def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
+    """The pickled state of ``folder`` when it belongs to the manifest's watermark."""
+    try:
+        with (folder / STATE_FILE).open("rb") as fh:
+            persisted = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - any unreadable state only means "rebuild"
+        return None
+    if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
+        return None
+    watermark = doc.get("watermark") or {}
+    if persisted.watermark != (watermark.get("event_id"), watermark.get("log_offset")):
+        return None
+    return persisted
+
+
+# --------------------------------------------------------------------------- writing
+
+def _write_parquet(path: Path, table: str, columns: list[list[Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(table)
+    arrays = [pa.array(values, type=schema.field(i).type) for i, values in enumerate(columns)]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
+
+
+def _dict_columns(table: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[row[name] for row in rows] for name in column_names(table)]
+
+
+def _tuple_columns(width: int, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _append_only_rows(state: FoldState, table: str, keys: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of an append-only table as value tuples in schema order, sorted by PK."""
+    keys = sorted(keys)
+    if table == "event_outcomes":
+        outcomes = state.event_outcomes
+        return [outcomes[k] for k in keys]
+    scope = (state.tenant_id, state.workspace_id)
+    out: list[tuple[Any, ...]] = []
+    for key in keys:
+        event_id, event_type, recorded_at, _digest, _run = state.idempotency_keys[key]
+        out.append((*scope, key, event_id, event_type, recorded_at, event_id))
+    return out
+
+
+def write_projection_set(link: Path, state: FoldState, previous: PersistedState | None,
+                         previous_folder: Path | None) -> Path:
+    """Write ``state`` as a new version folder and swap the link to it.
+
+    With ``previous`` (the persisted state this one continued from), append-only tables
+    reuse the previous parts (hard links) and add one part with the new rows; without it
+    every table is written in the compact one-file form.
+    """
+    versions = versions_dir(link)
+    versions.mkdir(parents=True, exist_ok=True)
+    folder = _fresh_folder(versions, state.log_offset)
+    tables: dict[str, Any] = {}
+    parts: dict[str, list[Part]] = {}
+    new_keys = {"event_outcomes": state.unpersisted_outcomes,
+                "idempotency_keys": state.unpersisted_keys}
+    for table in TABLE_NAMES:
+        if table in APPEND_ONLY:
+            table_parts = _write_append_only(folder, state, table, new_keys[table],
+                                             previous, previous_folder)
+            parts[table] = table_parts
+            total = sum(p.hash_sum for p in table_parts)
+            tables[table] = {"files": [p.file for p in table_parts],
+                             "row_count": sum(p.rows for p in table_parts),
+                             "content_sha256": hex_digest(total)}
+            continue
+        rows = state.rows(table)
+        columns = _dict_columns(table, rows)
+        _write_parquet(folder / f"{table}.parquet", table, columns)
+        tables[table] = {"files": [f"{table}.parquet"], "row_count": len(rows),
+                         "content_sha256": hex_digest(hash_sum(zip(*columns, strict=True))
+                                                      if rows else 0)}
+    state.unpersisted_outcomes = []
+    state.unpersisted_keys = []
+    persisted = PersistedState(STATE_FORMAT, (state.watermark_event_id, state.log_offset),
+                               state, parts)
+    (folder / "_state").mkdir()
+    with (folder / STATE_FILE).open("wb") as fh:
+        pickle.dump(persisted, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    (folder / MANIFEST).write_text(canonical_json(manifest(state, tables)) + "\n",
+                                   encoding="utf-8")
+    replaced = resolve(link)
+    _swap(link, folder)
+    # the replaced folder stays as the readers' grace period; older ones go
+    keep = {folder.name}
+    if replaced is not None:
+        keep.add(replaced.name)
+    _remove_old_versions(versions, keep)
+    return folder
+
+
+def manifest(state: FoldState, tables: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tenant_id": state.tenant_id,
+        "workspace_id": state.workspace_id,
+        "watermark": {"event_id": state.watermark_event_id, "log_offset": state.log_offset},
+        "tenant_secret_check": secret_check(state.tenant_id, state.workspace_id, state.secret),
+        "tables": tables,
+    }
+
+
+def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: list[str],
+                       previous: PersistedState | None,
+                       previous_folder: Path | None) -> list[Part]:
+    width = len(COLUMNS[table])
+    reusable = previous is not None and previous_folder is not None \
+        and table in previous.parts
+    if reusable:
+        assert previous is not None and previous_folder is not None
+        old_parts = previous.parts[table]
+        try:
+            if old_parts:
+                (folder / table).mkdir()
+            for part in old_parts:
+                _link_or_copy(previous_folder / part.file, folder / part.file)
+        except OSError:
+            reusable = False
+    if not reusable:
+        # compact form: one file with every row
+        if (folder / table).exists():
+            shutil.rmtree(folder / table)
+        keys = list(state.event_outcomes) if table == "event_outcomes" \
+            else list(state.idempotency_keys)
+        rows = _append_only_rows(state, table, keys)
+        _write_parquet(folder / f"{table}.parquet", table, _tuple_columns(width, rows))
+        return [Part(f"{table}.parquet", len(rows), hash_sum(rows))]
+    parts = list(previous.parts[table]) if previous is not None else []
+    if new_keys:
+        rows = _append_only_rows(state, table, new_keys)
+        (folder / table).mkdir(exist_ok=True)
+        name = f"{table}/part-{len(parts):06d}.parquet"
+        _write_parquet(folder / name, table, _tuple_columns(width, rows))
+        parts.append(Part(name, len(rows), hash_sum(rows)))
+    return parts
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _fresh_folder(versions: Path, log_offset: int) -> Path:
+    n = 0
+    while True:
+        folder = versions / f"{log_offset:012d}.{n}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
+
+
+def _swap(link: Path, folder: Path) -> None:
+    if link.exists() and not link.is_symlink():
+        # a plain folder from an older layout: move it aside, it is disposable
+        link.rename(versions_dir(link) / f"legacy-{os.getpid()}")
+    temporary = link.parent / f".{link.name}.swap-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    temporary.symlink_to(os.path.relpath(folder, link.parent))
+    os.replace(temporary, link)
+
+
+def _remove_old_versions(versions: Path, keep: set[str]) -> None:
+    for entry in versions.iterdir():
+        if entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_rows(folder: Path, table: str) -> list[dict[str, Any]]:
+    """Every row of ``table`` in the projection folder, sorted by primary key."""
+    import pyarrow.parquet as pq
+
+    from arco_cli.projections.schemas import PRIMARY_KEYS
+
+    doc = read_manifest(folder)
+    if doc is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    for name in doc["tables"][table]["files"]:
+        rows.extend(pq.read_table(folder / name).to_pylist())
+    pk = PRIMARY_KEYS[table]
+    rows.sort(key=lambda row: tuple(row[c] for c in pk))
+    return rows
+
+
+__all__ = ["OUTCOME_COLUMNS", "PersistedState", "read_manifest", "read_rows", "resolve",
+           "write_projection_set"]

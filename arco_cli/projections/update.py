@@ -1,0 +1,133 @@
+"""Bringing the projections up to date: continue from the stored fold state when
+invariant 5 allows it, otherwise rebuild; write under a non-blocking projections lock
+(decisions A52: readers fold in memory and never wait)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arco_cli.errors import ArcoError
+from arco_cli.fold import FoldState, fold_records
+from arco_cli.identity import TenantSecretError, tenant_secret
+from arco_cli.log import EventLog
+from arco_cli.projections.store import (
+    PersistedState,
+    load_persisted,
+    manifest_matches,
+    read_manifest,
+    resolve,
+    write_projection_set,
+)
+from arco_cli.workspace import Workspace
+
+LOCK_NAME = "projections.lock"
+OUTCOMES = ("applied", "duplicate", "rejected")
+
+
+@dataclass
+class Folded:
+    state: FoldState
+    counts: dict[str, int]
+    rebuilt: bool
+    #: the stored state this fold continued from, and its folder
+    previous: PersistedState | None
+    previous_folder: Path | None
+
+    @property
+    def events_folded(self) -> int:
+        return sum(self.counts.values())
+
+
+def workspace_secret() -> bytes:
+    try:
+        return tenant_secret()
+    except TenantSecretError as exc:
+        raise ArcoError("INVALID_CONFIG", str(exc),
+                        {"keyPath": "ARCO_TENANT_SECRET_B64"}) from exc
+
+
+def _stored(ws: Workspace, secret: bytes) -> tuple[PersistedState | None, Path | None]:
+    folder = resolve(ws.projections_dir)
+    if folder is None:
+        return None, None
+    doc = read_manifest(folder)
+    if doc is None or not manifest_matches(doc, FoldState(ws.tenant_id, ws.workspace_id,
+                                                           secret)):
+        return None, folder
+    persisted = load_persisted(folder, doc)
+    if persisted is not None:
+        persisted.state.secret = secret
+    return persisted, folder
+
+
+def fold_log(ws: Workspace, *, rebuild: bool = False) -> Folded:
+    """Fold the committed log in memory, from the stored state when allowed."""
+    secret = workspace_secret()
+    log = EventLog(ws.log_dir)
+    head = log.head()
+    persisted, folder = (None, None) if rebuild else _stored(ws, secret)
+    if persisted is not None and persisted.state.log_offset <= head.records:
+        state = persisted.state
+        try:
+            counts = fold_records(state, log.read(state.log_offset))
+        except ValueError:
+            pass  # a new record at or below the watermark: invariant 5 says rebuild
+        else:
+            return Folded(state, counts, False, persisted, folder)
+    state = FoldState(ws.tenant_id, ws.workspace_id, secret)
+    counts = fold_records(state, log.read(0))
+    return Folded(state, counts, True, None, None)
+
+
+def _try_write(ws: Workspace, folded: Folded, timeout: float, force: bool) -> bool:
+    """Write the projection set unless another writer holds the lock (or got further)."""
+    from filelock import FileLock, Timeout
+
+    ws.arco_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(ws.arco_dir / LOCK_NAME))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        return False
+    try:
+        current = resolve(ws.projections_dir)
+        doc = read_manifest(current) if current is not None else None
+        if not force and doc is not None and manifest_matches(doc, folded.state):
+            stored_offset = (doc.get("watermark") or {}).get("log_offset")
+            if isinstance(stored_offset, int) and stored_offset >= folded.state.log_offset:
+                return True  # another process already wrote this or a newer state
+        write_projection_set(ws.projections_dir, folded.state, folded.previous,
+                             folded.previous_folder)
+        return True
+    finally:
+        lock.release()
+
+
+def current_state(ws: Workspace, *, write: bool = True) -> FoldState:
+    """The fold state at the end of the committed log; persisted when it changed and the
+    projections lock is free (never waits)."""
+    folded = fold_log(ws)
+    if write and (folded.rebuilt or folded.events_folded or folded.previous is None):
+        _try_write(ws, folded, timeout=0, force=False)
+    return folded.state
+
+
+def fold_workspace(ws: Workspace, *, rebuild: bool = False,
+                   lock_timeout: float = 10.0) -> dict[str, Any]:
+    """``arco fold [--rebuild]``: fold and write the projections; this invocation's counts.
+
+    ``lock_timeout`` (an addition to the contract, default 10 s) bounds the wait for a
+    concurrent projections writer."""
+    folded = fold_log(ws, rebuild=rebuild)
+    if not _try_write(ws, folded, timeout=lock_timeout, force=rebuild):
+        raise ArcoError("WORKSPACE_LOCKED", "another arco process is writing the "
+                        f"projections of {ws.root}; retry, or raise --lock-timeout",
+                        {"path": str(ws.arco_dir / LOCK_NAME)})
+    state = folded.state
+    return {
+        "watermark": {"eventId": state.watermark_event_id, "logOffset": state.log_offset},
+        "eventsFolded": folded.events_folded,
+        "outcomes": {name: folded.counts.get(name, 0) for name in OUTCOMES},
+    }
