@@ -90,19 +90,25 @@ def register(app: typer.Typer) -> None:
 
 
 def _verify_projections() -> tuple[dict[str, Any], bool]:
-    """Run the workspace verify (``arco verify``); NOT_AVAILABLE until it exists."""
+    """Run the workspace verify exactly as ``arco verify`` does (decisions A70).
+
+    Imported by name so that a build without ``arco verify`` gives NOT_AVAILABLE
+    instead of an import error.
+    """
     import importlib
     import importlib.util
 
     from arco_cli.cli.output import current_workspace
 
-    if importlib.util.find_spec("arco_cli.diagnostics.verify") is None:
+    needed = ("arco_cli.diagnostics.verify", "arco_cli.cli.runs")
+    if any(importlib.util.find_spec(name) is None for name in needed):
         raise ArcoError("NOT_AVAILABLE", "--projections needs `arco verify`, which is not "
                         "available in this build; run parity-check without --projections")
-    module = importlib.import_module("arco_cli.diagnostics.verify")
-    verify_workspace = getattr(module, "verify_workspace", None)
-    if verify_workspace is None:
-        raise ArcoError("NOT_AVAILABLE", "--projections: arco_cli.diagnostics.verify has "
-                        "no verify_workspace(); run parity-check without --projections")
-    data: dict[str, Any] = verify_workspace(current_workspace())
+    verify_workspace = getattr(importlib.import_module(needed[0]), "verify_workspace", None)
+    read_state = getattr(importlib.import_module(needed[1]), "read_state", None)
+    if verify_workspace is None or read_state is None:
+        raise ArcoError("NOT_AVAILABLE", "--projections: this build's `arco verify` has no "
+                        "verify_workspace(); run parity-check without --projections")
+    ws = current_workspace()
+    data: dict[str, Any] = verify_workspace(ws, lambda: read_state(ws))
     return data, bool(data.get("findings"))
