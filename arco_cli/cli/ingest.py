@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
                             f"{count} invalid input event{'s' if count != 1 else ''}; "
                             "nothing was appended", problems=inputs.problems)
         if dry_run:
+            # A fold to the end of the log reaches exactly the log's head.
             report = plan_dry_run(log, inputs)
             head = log.head()
             watermark = _watermark(head.max_event_id, head.records)
@@ -103,8 +104,10 @@ def register(app: typer.Typer) -> None:
             verbose = options.CURRENT.options.verbose > 0
             report = append_events(log, inputs, timeout=lock_timeout(),
                                    on_batch=_acknowledge if verbose else None)
-            head = log.head()
-            watermark = _watermark(head.max_event_id, head.records)
+            from arco_cli.projections import fold_workspace
+
+            folded = fold_workspace(ws, lock_timeout=lock_timeout())
+            watermark = folded["watermark"]
         if report.non_canonical_ids:
             ids = report.non_canonical_ids
             warn(f"{len(ids)} ingested event id{'s are' if len(ids) != 1 else ' is'} not "

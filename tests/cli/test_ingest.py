@@ -44,6 +44,19 @@ def test_jsonl_is_appended_verbatim_in_file_order(workspace: Path) -> None:
     assert "evt-future-1" in res.stderr and "ULID" in res.stderr  # decisions A49 warning
 
 
+def test_ingest_folds_the_projections_up_to_the_reported_watermark(workspace: Path) -> None:
+    from arco_cli.projections import read_manifest, resolve
+
+    res = ingest(workspace, str(EVENTS))
+    assert res.returncode == 0, res.stderr
+    folder = resolve(workspace / ".arco" / "projections")
+    assert folder is not None
+    manifest = read_manifest(folder)
+    assert manifest is not None
+    assert manifest["watermark"] == {"event_id": "evt-future-1", "log_offset": 6}
+    assert res.envelope["data"]["watermark"] == {"eventId": "evt-future-1", "logOffset": 6}
+
+
 def test_reingest_skips_every_duplicate_and_names_those_whose_content_differs(
         workspace: Path, tmp_path: Path) -> None:
     assert ingest(workspace, str(EVENTS)).returncode == 0
