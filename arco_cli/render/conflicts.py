@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from arco_cli.render.runs import print_line
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -101,11 +103,11 @@ def render_conflicts(data: dict[str, Any], console: Console) -> None:
 
     conflicts = data["conflicts"]
     if not conflicts:
-        console.print("No run-key conflicts.")
+        print_line(console, "No run-key conflicts.")
         return
-    console.print(Text(f"{len(conflicts)} run-key conflict"
+    print_line(console, Text(f"{len(conflicts)} run-key conflict"
                        + ("" if len(conflicts) == 1 else "s"), style="bold"))
     for conflict in conflicts:
-        console.print(Text("  " + conflict_sentence(conflict)))
-        console.print(Text(f"    fingerprints: existing {conflict['existingFingerprint']}, "
+        print_line(console, Text("  " + conflict_sentence(conflict)))
+        print_line(console, Text(f"    fingerprints: existing {conflict['existingFingerprint']}, "
                            f"requested {conflict['requestedFingerprint']}"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from arco_cli.render.conflicts import conflict_sentence, source_text
-from arco_cli.render.runs import counts_text, state_text
+from arco_cli.render.runs import counts_text, print_line, print_table, state_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,14 +88,14 @@ def task_cause(task: dict[str, Any]) -> str | None:
 def _field(console: Console, name: str, value: str) -> None:
     from rich.text import Text
 
-    console.print(Text(f"  {name:<12}") + Text(value))
+    print_line(console, Text(f"  {name:<12}") + Text(value))
 
 
 def render_explain(data: dict[str, Any], console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console.print(Text("Run ", style="bold") + Text(data["runId"], style="bold") + Text("  ")
+    print_line(console, Text("Run ", style="bold") + Text(data["runId"], style="bold") + Text("  ")
                   + state_text(data["state"]))
     _field(console, "plan", data["planId"])
     _field(console, "trigger", trigger_text(data.get("trigger")))
@@ -120,7 +120,7 @@ def render_explain(data: dict[str, Any], console: Console) -> None:
         _field(console, "labels", ", ".join(f"{k}={v}" for k, v in sorted(data["labels"].items())))
 
     console.print()
-    console.print(Text("Tasks", style="bold") + Text(f" ({counts_text(data['taskCounts'])})"))
+    print_line(console, Text("Tasks", style="bold") + Text(f" ({counts_text(data['taskCounts'])})"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in ("TASK", "STATE", "ATTEMPT", "STARTED", "COMPLETED", "PARTITION", "DELTA"):
         table.add_column(column, no_wrap=True)
@@ -131,52 +131,52 @@ def render_explain(data: dict[str, Any], console: Console) -> None:
         table.add_row(task["taskKey"], state_text(task["state"]), str(task["attempt"]),
                       task.get("startedAt", "-"), task.get("completedAt", "-"),
                       task.get("partitionKey", "-"), delta)
-    console.print(table)
+    print_table(console, table)
 
     causes = [(t["taskKey"], task_cause(t)) for t in data["tasks"]]
     causes = [(k, c) for k, c in causes if c]
     if causes:
         console.print()
-        console.print(Text("Causes", style="bold"))
+        print_line(console, Text("Causes", style="bold"))
         for key, cause in causes:
-            console.print(Text(f"  {key}: ", style="bold") + Text(str(cause)))
+            print_line(console, Text(f"  {key}: ", style="bold") + Text(str(cause)))
 
     histories = [t for t in data["tasks"] if "retryAttribution" in t]
     if histories:
         console.print()
-        console.print(Text("Attempts", style="bold"))
+        print_line(console, Text("Attempts", style="bold"))
         for task in histories:
-            console.print(Text(f"  {task['taskKey']}"))
+            print_line(console, Text(f"  {task['taskKey']}"))
             for entry in task["retryAttribution"]["attempts"]:
                 line = (f"    #{entry['attempt']} {entry.get('outcome', 'UNFINISHED'):<10} "
                         f"{entry.get('startedAt', '-')} -> {entry.get('completedAt', '-')}")
                 if "errorMessage" in entry:
                     line += f"  {entry.get('errorCategory', 'ERROR')}: " \
                         f"{short_message(entry['errorMessage'])}"
-                console.print(Text(line))
+                print_line(console, Text(line))
                 for kind, path in sorted(entry.get("logs", {}).items()):
-                    console.print(Text(f"       {kind}: {path}"))
+                    print_line(console, Text(f"       {kind}: {path}"))
 
     console.print()
     if data["conflicts"]:
-        console.print(Text(f"Conflicts ({len(data['conflicts'])})", style="bold"))
+        print_line(console, Text(f"Conflicts ({len(data['conflicts'])})", style="bold"))
         for conflict in data["conflicts"]:
-            console.print(Text("  " + conflict_sentence(conflict)))
+            print_line(console, Text("  " + conflict_sentence(conflict)))
     else:
-        console.print(Text("Conflicts: none"))
+        print_line(console, Text("Conflicts: none"))
 
     ignored = data["ignoredEvents"]
     if ignored:
         console.print()
-        console.print(Text(f"Ignored events ({len(ignored)})", style="bold"))
+        print_line(console, Text(f"Ignored events ({len(ignored)})", style="bold"))
         for event in ignored:
             reason = event.get("reason", event["outcome"])
             line = f"  {event['eventId']} {event['eventType']}: {event['outcome']} ({reason})"
             if "detail" in event:
                 line += f" - {event['detail']}"
-            console.print(Text(line))
+            print_line(console, Text(line))
             for diag in event.get("diagnostics", []):
-                console.print(Text(f"      {diag.get('code')}: {diag.get('message', '')}"))
+                print_line(console, Text(f"      {diag.get('code')}: {diag.get('message', '')}"))
 
 
 __all__ = ["render_explain", "short_message", "source_text", "task_cause", "trigger_text"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from arco_cli.render.runs import print_line, print_table
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -31,7 +33,7 @@ def render_partitions(data: dict[str, Any], console: Console) -> None:
 
     rows = data["partitions"]
     if not rows:
-        console.print("No partitions match.")
+        print_line(console, "No partitions match.")
         return
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in ("ASSET", "PARTITION", "MATERIALIZED", "BY RUN", "LAST ATTEMPT", "DELTA",
@@ -47,4 +49,4 @@ def render_partitions(data: dict[str, Any], console: Console) -> None:
         table.add_row(row["assetKey"], row["partitionKey"] or "(unpartitioned)",
                       row.get("lastMaterializationAt", "-"),
                       row.get("lastMaterializationRunId", "-"), attempt, delta, staleness)
-    console.print(table)
+    print_table(console, table)

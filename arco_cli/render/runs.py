@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
+    from rich.table import Table
     from rich.text import Text
 
 STATE_STYLES = {
@@ -13,6 +14,26 @@ STATE_STYLES = {
     "CANCELLING": "magenta", "RUNNING": "cyan", "QUEUED": "cyan", "PENDING": "blue",
     "TIMED_OUT": "red",
 }
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print a table at its natural width: ids and timestamps are never cut or wrapped
+    to fit a narrow (or non-terminal, 120-column) console."""
+    from rich.measure import Measurement
+
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    # Console.print clamps a width argument to the console's own width, so widen it
+    previous = console.width
+    console.width = max(previous, needed)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = previous
+
+
+def print_line(console: Console, line: RenderableType) -> None:
+    """One sentence on one line, however long (so it can be grepped)."""
+    console.print(line, soft_wrap=True)
 
 
 def state_text(state: str) -> Text:
@@ -49,4 +70,4 @@ def render_runs(data: dict[str, Any], console: Console) -> None:
         table.add_row(run["runId"], state_text(run["state"]), run["createdAt"],
                       run.get("completedAt", "-"), run.get("runKey", "-"),
                       counts_text(run["taskCounts"]), rerun or "-")
-    console.print(table)
+    print_table(console, table)
