@@ -1,0 +1,95 @@
+"""Workspaces for the schedule, sensor, backfill and cross-path CLI tests.
+
+Jobs are tiny ``python -c`` commands so that executed runs stay fast; behaviour that a
+test needs to steer (a failing partition, a sensor's answer) is read from files in the
+workspace, never mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import run_arco, write_workspace
+
+#: exits 1 when the file ``fail-{partition key with ':' → '_'}`` exists in the workspace
+PY = json.dumps(sys.executable)
+PARTITION_JOB = (
+    f'[{PY}, "-c", "import os, sys; '
+    "p = os.environ['ARCO_PARTITION_KEY'].replace(':', '_'); "
+    "sys.exit(1 if os.path.exists('fail-' + p) else 0)\"]"
+)
+OK_JOB = f'[{PY}, "-c", "pass"]'
+FAIL_JOB = f'[{PY}, "-c", "import sys; sys.exit(1)"]'
+
+#: a sensor evaluator answering with the JSON stored in ``sensor-answer.json``
+SENSOR_MODULE = """\
+import json, pathlib
+
+
+def evaluate(ctx):
+    path = pathlib.Path(ctx.workspace) / "sensor-answer.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+"""
+
+ASSETS = f"""
+[defaults]
+max_attempts = 1
+
+[assets."raw.orders"]
+run = {OK_JOB}
+
+[assets."analytics.orders"]
+deps = ["raw.orders"]
+run = {OK_JOB}
+
+[assets."raw.events"]
+run = {PARTITION_JOB}
+partitioned_by = ["date"]
+
+[assets."broken.job"]
+run = {FAIL_JOB}
+"""
+
+
+def make_workspace(root: Path, extra: str = "") -> Path:
+    ws = write_workspace(root, ASSETS + extra)
+    (ws / "sensor_jobs.py").write_text(SENSOR_MODULE, encoding="utf-8")
+    return ws
+
+
+def answer(ws: Path, result: dict[str, Any]) -> None:
+    """What the file-backed sensor evaluator returns on its next evaluation."""
+    (ws / "sensor-answer.json").write_text(json.dumps(result), encoding="utf-8")
+
+
+def arco_json(ws: Path, *args: str, expect: int | None = None) -> dict[str, Any]:
+    """Run ``arco -w WS --json ARGS`` and return the envelope (checking the exit code)."""
+    result = run_arco("-w", str(ws), "--json", *args)
+    envelope = result.envelope
+    if expect is not None:
+        assert result.returncode == expect, (result.stdout, result.stderr)
+    assert envelope["exitCode"] == result.returncode
+    return envelope
+
+
+def events(ws: Path, event_type: str | None = None) -> list[dict[str, Any]]:
+    """The committed log records of the workspace, in log order (read from the files)."""
+    from arco_cli.log import EventLog
+
+    found = [json.loads(r.raw) for r in EventLog(ws / ".arco" / "log").read()]
+    return [e for e in found if event_type is None or e["event_type"] == event_type]
+
+
+def run_states(ws: Path) -> dict[str, dict[str, str]]:
+    """Run key → {runId, state (public)} from the folded projections of the workspace."""
+    from arco_cli.diagnostics.runs import public_run_state
+    from arco_cli.projections import current_state
+    from arco_cli.workspace import open_workspace
+
+    state = current_state(open_workspace(ws), write=False)
+    return {str(run["run_key"]): {"runId": run["run_id"],
+                                  "state": public_run_state(run, state.tasks_of(run["run_id"]))}
+            for run in state.rows("runs") if run.get("run_key")}
