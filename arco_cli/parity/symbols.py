@@ -110,6 +110,8 @@ def _bracket_opener(lines: list[str], i: int) -> int | None:
         line = lines[j]
         depth += line.count(")") + line.count("]") + line.count("}")
         depth -= line.count("(") + line.count("[") + line.count("{")
+        if j == i and depth <= 0:
+            return None        # the line closes no bracket: not a continuation
         if _ATTRIBUTE.match(line):
             return j if depth <= 0 else None
         j -= 1

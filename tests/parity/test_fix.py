@@ -1,0 +1,54 @@
+"""``--fix`` rewrites only the numbers inside stale anchors, and is idempotent (A61)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import run_arco
+from tests.parity.conftest import EXPECTED, MATRIX
+
+
+def test_fix_changes_only_anchor_numbers_and_reports_each_rewrite(repo_copy: Path) -> None:
+    matrix = repo_copy / MATRIX
+    # CRLF endings and a missing final newline must survive byte for byte.
+    original = matrix.read_bytes().replace(b"\n", b"\r\n").rstrip(b"\r\n")
+    matrix.write_bytes(original)
+    res = run_arco("parity-check", "--repo", str(repo_copy), "--fix", "--json")
+    assert res.returncode == 1
+    data = res.envelope["data"]
+    assert data["fixed"] == [
+        {"file": MATRIX, "line": 21, "old": "crates/flow/src/lib.rs:999",
+         "new": "crates/flow/src/lib.rs:6"},
+        {"file": MATRIX, "line": 23, "old": "crates/flow/src/lib.rs:20",
+         "new": "crates/flow/src/lib.rs:6"},
+        {"file": MATRIX, "line": 23, "old": "crates/flow/src/lib.rs:31-33",
+         "new": "crates/flow/src/lib.rs:23-25"},
+    ]
+    # fixed findings are neither reported nor counted
+    remaining = [(f["rule"], f["line"]) for f in data["findings"]]
+    assert ("P103", 23) not in remaining
+    assert remaining.count(("P101", 21)) == 1
+    assert data["warnings"] == sum(1 for e in EXPECTED if e[2] == "warning") - 2
+    expected = (original
+                .replace(b"`crates/flow/src/lib.rs:999`", b"`crates/flow/src/lib.rs:6`")
+                .replace(b"`crates/flow/src/lib.rs:20`", b"`crates/flow/src/lib.rs:6`")
+                .replace(b"`crates/flow/src/lib.rs:31-33`", b"`crates/flow/src/lib.rs:23-25`"))
+    assert matrix.read_bytes() == expected
+
+
+def test_a_second_fix_run_changes_nothing(repo_copy: Path) -> None:
+    matrix = repo_copy / MATRIX
+    first = run_arco("parity-check", "--repo", str(repo_copy), "--fix")
+    assert "fixed docs/parity/matrix.md:23: `crates/flow/src/lib.rs:20` -> " \
+        "`crates/flow/src/lib.rs:6`" in first.stdout
+    after_first = matrix.read_bytes()
+    second = run_arco("parity-check", "--repo", str(repo_copy), "--fix", "--json")
+    assert second.envelope["data"]["fixed"] == []
+    assert matrix.read_bytes() == after_first
+
+
+def test_without_fix_the_matrix_is_never_written(repo_copy: Path) -> None:
+    matrix = repo_copy / MATRIX
+    before = matrix.read_bytes()
+    run_arco("parity-check", "--repo", str(repo_copy))
+    assert matrix.read_bytes() == before
