@@ -205,3 +205,57 @@ def test_copied_workspace_gives_identical_json(ws: Path, tmp_path: Path) -> None
     shutil.copy(ws / "arco.toml", copy / "arco.toml")
     for args in (["runs"], ["conflicts"], ["partitions", "--now", "2025-01-15T03:00:00Z"]):
         assert arco(ws, *args, "--json").stdout == arco(copy, *args, "--json").stdout
+
+
+def _append(root: Path, records: list[bytes]) -> None:
+    from arco_cli.log import EventLog
+
+    with EventLog(root / ".arco" / "log").writer(5) as writer:
+        writer.append_raw(records)
+
+
+def _delta_run_events() -> list[bytes]:
+    from arco_cli.events import make_event
+    from arco_cli.identity import attempt_id, canonical_json, parse_timestamp_ms
+
+    run = "run_01JJ0000000000000000000000"
+    at = parse_timestamp_ms("2025-01-20T00:00:00.000Z")
+    attempt = {"run_id": run, "task_key": "raw.orders", "attempt": 1,
+               "attempt_id": attempt_id(run, "raw.orders", 1), "worker_id": "local:h:1"}
+    payloads = [
+        {"type": "run_triggered", "run_id": run, "plan_id": f"plan:{run}",
+         "trigger": {"type": "manual", "user_id": "dave"}, "root_assets": ["raw.orders"]},
+        {"type": "plan_created", "run_id": run, "plan_id": f"plan:{run}",
+         "tasks": [{"key": "raw.orders", "depends_on": [], "asset_key": "raw.orders"}]},
+        {"type": "task_started", **attempt},
+        {"type": "task_finished", **attempt, "outcome": "succeeded", "asset_key": "raw.orders",
+         "output": {"deltaTable": "warehouse/raw_orders", "deltaVersion": 0}},
+    ]
+    return [canonical_json(make_event(p, event_id=f"01JJ00000000000000000000{i:02d}",
+                                      timestamp_ms=at + i, tenant_id="local",
+                                      workspace_id="default")).encode()
+            for i, p in enumerate(payloads)]
+
+
+def test_verify_reports_a_recorded_delta_version_without_a_table(tmp_path: Path) -> None:
+    root = _make_workspace(tmp_path / "ws")
+    _append(root, _delta_run_events())
+    res = run_arco("-w", str(root), "verify", "--json")
+    assert res.returncode == 1, res.stderr
+    data = res.envelope["data"]
+    assert data["checked"]["deltaCommits"] == 1
+    assert [(f["code"], f["taskKey"]) for f in data["findings"]] == [
+        ("DELTA_TABLE_MISSING", "raw.orders")]
+    text = run_arco("-w", str(root), "verify")
+    assert text.returncode == 1 and "DELTA_TABLE_MISSING (runId run_01JJ" in text.stdout
+
+
+def test_verify_reports_a_repeated_event_id_and_stops_there(tmp_path: Path) -> None:
+    root = _make_workspace(tmp_path / "ws")
+    _append(root, [SCENARIO.read_bytes().splitlines()[0]])
+    res = run_arco("-w", str(root), "verify", "--json")
+    assert res.returncode == 1
+    data = res.envelope["data"]
+    assert [f["code"] for f in data["findings"]] == ["LOG_CORRUPT"]
+    assert "log offsets 0 and 31" in data["findings"][0]["message"]
+    assert data["checked"]["events"] == 32 and data["checked"]["tables"] == 0
