@@ -119,10 +119,10 @@ def cargo_verdict(repo: Repo, args: list[str], cwd: str, test: CitedTest) -> Ver
         if root is None or root.members is None:
             return undecided(f"--workspace but no [workspace] manifest at or above "
                              f"{base or '.'}")
-        names = {repo.package_name(m) for m in root.members}
+        names = set(repo.member_packages(root, defaults=False))
         if root.package:
             names.add(root.package)
-        selected = {n for n in names if n} - excludes
+        selected = names - excludes
         why = "--workspace" + "".join(f" --exclude {x}" for x in sorted(excludes))
     else:
         here = repo.nearest_manifest(base)
@@ -130,9 +130,7 @@ def cargo_verdict(repo: Repo, args: list[str], cwd: str, test: CitedTest) -> Ver
             return undecided(f"no Cargo.toml at or above {base or '.'}")
         if here.members is not None and (here.package is None or
                                          here.default_members is not None):
-            members = here.default_members if here.default_members is not None \
-                else here.members
-            selected = {n for n in (repo.package_name(m) for m in members) if n}
+            selected = set(repo.member_packages(here, defaults=True))
             why = f"the workspace members of {here.dir or '.'}/Cargo.toml"
         else:
             selected = {here.package} if here.package else set()

@@ -39,6 +39,7 @@ class Repo:
         self._exists: dict[str, bool] = {}
         self._manifests: dict[str, CargoManifest | None] = {}
         self._pytest_ini: dict[str, dict[str, Any] | None] = {}
+        self._member_names: dict[str, frozenset[str]] = {}
 
     # -- paths and files -------------------------------------------------------------
     def is_repo_path(self, rel: str) -> bool:
@@ -163,6 +164,17 @@ class Repo:
             if not current:
                 return None
             current = posixpath.dirname(current)
+
+    def member_packages(self, manifest: CargoManifest, *, defaults: bool) -> frozenset[str]:
+        """Package names of a workspace's members (or its default-members)."""
+        key = f"{manifest.dir}\0{defaults}"
+        names = self._member_names.get(key)
+        if names is None:
+            dirs = manifest.default_members if defaults and \
+                manifest.default_members is not None else manifest.members or ()
+            names = frozenset(n for n in (self.package_name(d) for d in dirs) if n)
+            self._member_names[key] = names
+        return names
 
     def package_name(self, rel_dir: str) -> str | None:
         found = self.manifest(rel_dir)

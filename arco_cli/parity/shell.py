@@ -7,6 +7,7 @@ accident. ``cd DIR`` before a command changes the directory that command runs in
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import shlex
 from dataclasses import dataclass
@@ -22,13 +23,19 @@ class SimpleCommand:
 
 def tokenize(text: str) -> list[str]:
     """Shell words with quotes removed; operators are separate tokens."""
+    return list(_tokenize(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokenize(text: str) -> tuple[str, ...]:
+    # Cached: every row of a matrix tends to cite the same few commands and steps.
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     try:
-        return list(lexer)
+        return tuple(lexer)
     except ValueError:
         # An unbalanced quote: fall back to whitespace words rather than give up.
-        return text.split()
+        return tuple(text.split())
 
 
 def join_continuations(script: str) -> list[str]:
@@ -45,7 +52,8 @@ def join_continuations(script: str) -> list[str]:
     return lines
 
 
-def simple_commands(script: str) -> list[SimpleCommand]:
+@functools.lru_cache(maxsize=1024)
+def simple_commands(script: str) -> tuple[SimpleCommand, ...]:
     """Every simple command of a script, with the ``cd`` directory it runs in."""
     out: list[SimpleCommand] = []
     cwd: str | None = ""
@@ -60,7 +68,7 @@ def simple_commands(script: str) -> list[SimpleCommand]:
                 current = []
             else:
                 current.append(token)
-    return out
+    return tuple(out)
 
 
 def _cd(cwd: str | None, args: list[str]) -> str | None:
