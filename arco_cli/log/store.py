@@ -197,16 +197,17 @@ class EventLog:
                             {"file": str(self.scope_path)})
         return doc["tenant_id"], doc["workspace_id"]
 
-    def check_scope(self, tenant_id: str, workspace_id: str) -> None:
+    def check_scope(self, tenant_id: str, workspace_id: str, *, record: bool = True) -> None:
         """Refuse a workspace whose configured scope differs from the log's (decisions B4).
 
         The scope is recorded when the log is created (by the first writer); a log
-        that exists without a scope record gets it now.
+        that exists without a scope record gets it now unless ``record`` is false (read
+        commands never modify ``log/``).
         """
         recorded = self.recorded_scope()
         if recorded is None:
             self._pending_scope = (tenant_id, workspace_id)
-            if self.log_dir.is_dir():
+            if record and self.log_dir.is_dir():
                 self.record_pending_scope()
                 recorded = self.recorded_scope()
             if recorded is None:
