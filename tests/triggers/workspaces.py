@@ -14,11 +14,15 @@ from typing import Any
 
 from tests.conftest import run_arco, write_workspace
 
-#: exits 1 when the file ``fail-{partition key with ':' → '_'}`` exists in the workspace
+#: exits 1 when the file ``fail-{partition key with ':' → '_'}`` exists in the workspace;
+#: interrupts arco (SIGINT to its parent, as Ctrl-C would) once when ``int-{…}`` exists
 PY = json.dumps(sys.executable)
 PARTITION_JOB = (
-    f'[{PY}, "-c", "import os, sys; '
+    f'[{PY}, "-c", "import os, signal, sys, time; '
     "p = os.environ['ARCO_PARTITION_KEY'].replace(':', '_'); "
+    "i = 'int-' + p; "
+    "(os.remove(i), os.kill(os.getppid(), signal.SIGINT), time.sleep(5)) "
+    "if os.path.exists(i) else None; "
     "sys.exit(1 if os.path.exists('fail-' + p) else 0)\"]"
 )
 OK_JOB = f'[{PY}, "-c", "pass"]'

@@ -281,13 +281,17 @@ def _pause_after_interrupt(ws: Workspace, backfill_id: str, now_ms: int,
 
 
 def run_exit_code(ws: Workspace, result: RunResult) -> int:
-    """Decisions A18: 130 > 3 > 1 > 0 over the runs this invocation started."""
+    """Decisions A18: 130 > 3 > 1 > 0 over the runs this invocation started; a backfill
+    this invocation completed as FAILED also exits 1 (its failed chunk runs are returned)."""
     if result.interrupted:
         return 130
     if result.conflicts:
         return 3
     state = fold_now(ws)
     if any(public_state(state, run_id) != "SUCCEEDED" for run_id in result.executed):
+        return 1
+    row = state.get("backfills", scoped(ws, result.backfill_id))
+    if result.status == "finished" and row is not None and row["state"] == "FAILED":
         return 1
     return 0
 
