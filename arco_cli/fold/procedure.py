@@ -218,8 +218,15 @@ def _diagnostics_json(diags: list[tuple[str, str]]) -> str | None:
 
 
 def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
+    # floats and NaN/Infinity are valid JSON but never canonical: note them while parsing
+    floats: list[str] = []
+
+    def note_float(text: str) -> int:
+        floats.append(text)
+        return 0
+
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw, parse_float=note_float, parse_constant=note_float)
     except ValueError:
         raise _corrupt(f"log record at offset {offset} is not JSON", [offset]) from None
     if not isinstance(obj, dict) or obj.get("event_id") != event_id:
@@ -235,7 +242,7 @@ def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
     expected_key: str | None = None
     ev = Event(event_id, 0, event_type, data if isinstance(data, dict) else {})
     result: Result
-    problem = _canonical_problem(obj, raw)
+    problem = f"non-integer number {floats[0]}" if floats else _canonical_problem(obj, raw)
     ts: int | None = None
     if problem is None and not _envelope_problem(obj):
         try:

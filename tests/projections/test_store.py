@@ -1,0 +1,198 @@
+"""Projection sets on disk: Parquet content, manifest, atomic swap, incremental folds
+(data-model §9, invariants 4-5, decisions A41, A43, A51, A52, A56)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from arco_cli.errors import ArcoError
+from arco_cli.fold import TABLES
+from arco_cli.identity import canonical_json, secret_check
+from arco_cli.projections import current_state, fold_workspace, read_manifest, read_rows
+from arco_cli.projections.schemas import PRIMARY_KEYS, arrow_schema
+from tests.fold.conftest import fold_lines, scenario_lines
+from tests.projections.conftest import append, make_workspace
+
+LINES = scenario_lines("retries")
+
+
+def _content(folder: Path) -> dict[str, object]:
+    doc = read_manifest(folder)
+    assert doc is not None
+    return {"watermark": doc["watermark"],
+            "tables": {t: (v["row_count"], v["content_sha256"]) for t, v in doc["tables"].items()}}
+
+
+def _independent_hash(rows: list[dict[str, object]]) -> str:
+    total = 0
+    for row in rows:
+        line = json.dumps(list(row.values()), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False) + "\n"
+        total += int.from_bytes(hashlib.sha256(line.encode("utf-8")).digest(), "big")
+    return f"{total % 2**256:064x}"
+
+
+def test_fold_writes_every_table_as_parquet_with_a_canonical_manifest(tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    data = fold_workspace(ws)
+    assert data["eventsFolded"] == len(LINES)
+    assert data["outcomes"] == {"applied": 20, "duplicate": 1, "rejected": 5}
+    link = ws.projections_dir
+    assert link.is_symlink()
+    folder = link.resolve()
+    raw = (folder / "manifest.json").read_bytes()
+    doc = json.loads(raw)
+    assert raw == (canonical_json(doc) + "\n").encode()
+    assert (doc["schema_version"], doc["tenant_id"], doc["workspace_id"]) == (1, "local",
+                                                                               "default")
+    assert doc["watermark"] == {"event_id": json.loads(LINES[-1])["event_id"],
+                                "log_offset": len(LINES)}
+    assert doc["tenant_secret_check"] == secret_check("local", "default")
+    assert sorted(doc["tables"]) == sorted(TABLES)
+    expected = fold_lines(LINES)
+    for table in TABLES:
+        entry = doc["tables"][table]
+        dataset = ds.dataset([str(folder / f) for f in entry["files"]], format="parquet")
+        assert dataset.schema.remove_metadata() == arrow_schema(table)
+        rows = read_rows(folder, table)
+        assert rows == expected.rows(table), table
+        assert entry["row_count"] == len(rows)
+        assert entry["content_sha256"] == _independent_hash(rows), table
+    assert doc["tables"]["run_key_index"]["content_sha256"] == "0" * 64
+
+
+def test_rows_read_back_are_sorted_by_primary_key(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, list(reversed(scenario_lines("cancel"))))
+    fold_workspace(ws)
+    import pyarrow.parquet as pq
+
+    folder = ws.projections_dir.resolve()
+    for table in ("tasks", "event_outcomes", "dep_satisfaction"):
+        rows = pq.read_table(folder / f"{table}.parquet").to_pylist()
+        keys = [tuple(r[c] for c in PRIMARY_KEYS[table]) for r in rows]
+        assert keys == sorted(keys)
+
+
+def test_incremental_folds_equal_a_rebuild(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    counts = []
+    for start, end in ((0, 5), (5, 6), (6, 19), (19, len(LINES))):
+        append(ws, LINES[start:end])
+        counts.append(fold_workspace(ws)["eventsFolded"])
+    assert counts == [5, 1, 13, len(LINES) - 19]
+    incremental = _content(ws.projections_dir.resolve())
+    doc = read_manifest(ws.projections_dir.resolve())
+    assert doc is not None and len(doc["tables"]["event_outcomes"]["files"]) == 4
+    rebuilt = fold_workspace(ws, rebuild=True)
+    assert rebuilt["eventsFolded"] == len(LINES)
+    assert _content(ws.projections_dir.resolve()) == incremental
+    doc = read_manifest(ws.projections_dir.resolve())
+    assert doc is not None and doc["tables"]["event_outcomes"]["files"] == [
+        "event_outcomes.parquet"]
+
+
+def test_fold_without_new_events_folds_nothing(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    fold_workspace(ws)
+    target = os.readlink(ws.projections_dir)
+    again = fold_workspace(ws)
+    assert (again["eventsFolded"], again["outcomes"]) == (
+        0, {"applied": 0, "duplicate": 0, "rejected": 0})
+    assert os.readlink(ws.projections_dir) == target
+
+
+def test_new_event_below_the_watermark_forces_a_rebuild(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[10:])
+    fold_workspace(ws)
+    append(ws, LINES[:10])  # older ids appended later (e.g. an ingest)
+    data = fold_workspace(ws)
+    assert data["eventsFolded"] == len(LINES)
+    assert read_rows(ws.projections_dir.resolve(), "tasks") == fold_lines(LINES).rows("tasks")
+
+
+def test_changed_tenant_secret_forces_a_rebuild(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, scenario_lines("backfills"))
+    fold_workspace(ws)
+    before = read_rows(ws.projections_dir.resolve(), "run_key_index")
+    monkeypatch.setenv("ARCO_TENANT_SECRET_B64", "aHVzaC1odXNoLTQy")  # hush-hush-42
+    data = fold_workspace(ws)
+    assert data["eventsFolded"] == len(scenario_lines("backfills"))
+    after = read_rows(ws.projections_dir.resolve(), "run_key_index")
+    assert [r["run_id"] for r in after] != [r["run_id"] for r in before]
+    state_file = ws.projections_dir.resolve() / "_state" / "fold.pickle"
+    assert b"hush-hush-42" not in state_file.read_bytes()
+
+
+def test_invalid_tenant_secret_is_a_configuration_error(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    monkeypatch.setenv("ARCO_TENANT_SECRET_B64", "not base64!")
+    with pytest.raises(ArcoError) as caught:
+        fold_workspace(ws)
+    assert caught.value.code == "INVALID_CONFIG"
+
+
+def test_swap_keeps_the_replaced_set_for_readers_that_resolved_it(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:4])
+    fold_workspace(ws)
+    first = ws.projections_dir.resolve()
+    append(ws, LINES[4:8])
+    fold_workspace(ws)
+    second = ws.projections_dir.resolve()
+    assert second != first and read_manifest(first) is not None  # old set still whole
+    append(ws, LINES[8:])
+    fold_workspace(ws)
+    assert not first.exists()
+    assert sorted(p.name for p in (ws.arco_dir / "projections.d").iterdir()) == sorted(
+        [second.name, ws.projections_dir.resolve().name])
+
+
+def test_readers_fold_in_memory_while_another_process_writes(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:5])
+    fold_workspace(ws)
+    target = os.readlink(ws.projections_dir)
+    append(ws, LINES[5:])
+    lock = FileLock(str(ws.arco_dir / "projections.lock"))
+    with lock:
+        state = current_state(ws)
+        assert state.log_offset == len(LINES)
+        assert os.readlink(ws.projections_dir) == target  # nothing written meanwhile
+        with pytest.raises(ArcoError) as caught:
+            fold_workspace(ws, lock_timeout=0.05)
+        assert caught.value.code == "WORKSPACE_LOCKED"
+    current_state(ws)
+    assert os.readlink(ws.projections_dir) != target
+
+
+def test_current_state_without_write_leaves_the_disk_alone(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    state = current_state(ws, write=False)
+    assert state.watermark_event_id == json.loads(LINES[-1])["event_id"]
+    assert not ws.projections_dir.exists()
+
+
+def test_unreadable_stored_state_only_means_a_rebuild(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:6])
+    fold_workspace(ws)
+    (ws.projections_dir.resolve() / "_state" / "fold.pickle").write_bytes(b"garbage")
+    append(ws, LINES[6:])
+    assert fold_workspace(ws)["eventsFolded"] == len(LINES)
