@@ -45,10 +45,3 @@ def test_a_second_fix_run_changes_nothing(repo_copy: Path) -> None:
     second = run_arco("parity-check", "--repo", str(repo_copy), "--fix", "--json")
     assert second.envelope["data"]["fixed"] == []
     assert matrix.read_bytes() == after_first
-
-
-def test_without_fix_the_matrix_is_never_written(repo_copy: Path) -> None:
-    matrix = repo_copy / MATRIX
-    before = matrix.read_bytes()
-    run_arco("parity-check", "--repo", str(repo_copy))
-    assert matrix.read_bytes() == before

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_arco
+from tests.conftest import CliResult, run_arco
 from tests.parity.conftest import CLEAN_LINES, EXPECTED, MATRIX, PARITY_REPO
 
 
@@ -15,8 +15,14 @@ def _triples(findings: list[dict[str, object]]) -> list[tuple[object, object, ob
     return [(f["rule"], f["line"], f["severity"]) for f in findings]
 
 
-def test_json_reports_exactly_the_expected_findings_sorted_by_line_and_rule() -> None:
-    res = run_arco("parity-check", "--repo", str(PARITY_REPO), "--json")
+@pytest.fixture(scope="module")
+def json_result() -> CliResult:
+    return run_arco("parity-check", "--repo", str(PARITY_REPO), "--json")
+
+
+def test_json_reports_exactly_the_expected_findings_sorted_by_line_and_rule(
+        json_result: CliResult) -> None:
+    res = json_result
     assert res.returncode == 1
     env = res.envelope
     assert env["command"] == "parity-check" and env["status"] == "failed"
@@ -35,8 +41,9 @@ def test_json_reports_exactly_the_expected_findings_sorted_by_line_and_rule() ->
     assert not flagged & set(CLEAN_LINES)
 
 
-def test_fixable_flag_marks_stale_anchors_and_past_end_anchors_with_a_symbol() -> None:
-    data = run_arco("parity-check", "--repo", str(PARITY_REPO), "--json").envelope["data"]
+def test_fixable_flag_marks_stale_anchors_and_past_end_anchors_with_a_symbol(
+        json_result: CliResult) -> None:
+    data = json_result.envelope["data"]
     fixable = [(f["rule"], f["line"], f["message"].split("`")[1])
                for f in data["findings"] if f["fixable"]]
     assert fixable == [("P101", 21, "crates/flow/src/lib.rs:999"),
@@ -53,9 +60,12 @@ def test_strict_relabels_warnings_as_errors_in_json() -> None:
     assert {f["severity"] for f in data["findings"]} == {"error"}
 
 
-def test_text_groups_by_section_errors_first_and_ends_with_the_summary() -> None:
-    res = run_arco("parity-check", "--repo", str(PARITY_REPO))
+def test_text_groups_by_section_errors_first_and_ends_with_the_summary(
+        repo_copy: Path) -> None:
+    before = (repo_copy / MATRIX).read_bytes()
+    res = run_arco("parity-check", "--repo", str(repo_copy))
     assert res.returncode == 1
+    assert (repo_copy / MATRIX).read_bytes() == before     # only --fix writes
     lines = res.stdout.splitlines()
     assert lines[-1] == "33 rows checked, 22 errors, 10 warnings"
     assert lines[0] == MATRIX
