@@ -85,6 +85,41 @@ def task_cause(task: dict[str, Any]) -> str | None:
     return None
 
 
+def _keys(tasks: list[dict[str, Any]]) -> str:
+    keys = [t["taskKey"] for t in tasks]
+    return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
+def run_cause(data: dict[str, Any]) -> str | None:
+    """One sentence on why the run is not (yet) a success, or None when it is."""
+    state, tasks = data["state"], data["tasks"]
+    failed = [t for t in tasks if t["state"] == "FAILED"]
+    skipped = sum(1 for t in tasks if t["state"] == "SKIPPED")
+    if state == "FAILED":
+        if failed:
+            tail = f"; {skipped} downstream task{'s' if skipped != 1 else ''} skipped" \
+                if skipped else ""
+            return f"Failed because task{'s' if len(failed) != 1 else ''} {_keys(failed)} " \
+                f"failed{tail}."
+        invisible = [t for t in tasks if t.get("outputVisibilityState") == "FAILED"]
+        if invisible:
+            return f"Failed because the output of {_keys(invisible)} did not become visible."
+        return "Failed."
+    if state == "CANCELLED":
+        return "Cancelled before all tasks succeeded."
+    if state == "CANCELLING":
+        running = [t for t in tasks if t["state"] == "RUNNING"]
+        return ("Cancel requested; waiting for " + _keys(running) + " to report."
+                if running else "Cancel requested.")
+    if state == "PENDING":
+        return "Triggered; no tasks planned yet."
+    if state == "RUNNING":
+        waiting = [t for t in tasks if "retryNotBefore" in t]
+        if waiting:
+            return f"Running; {_keys(waiting)} waiting to retry."
+    return None
+
+
 def _field(console: Console, name: str, value: str) -> None:
     from rich.text import Text
 
@@ -97,6 +132,9 @@ def render_explain(data: dict[str, Any], console: Console) -> None:
 
     print_line(console, Text("Run ", style="bold") + Text(data["runId"], style="bold") + Text("  ")
                   + state_text(data["state"]))
+    cause = run_cause(data)
+    if cause:
+        _field(console, "cause", cause)
     _field(console, "plan", data["planId"])
     _field(console, "trigger", trigger_text(data.get("trigger")))
     if "runKey" in data:
@@ -179,4 +217,5 @@ def render_explain(data: dict[str, Any], console: Console) -> None:
                 print_line(console, Text(f"      {diag.get('code')}: {diag.get('message', '')}"))
 
 
-__all__ = ["render_explain", "short_message", "source_text", "task_cause", "trigger_text"]
+__all__ = ["render_explain", "run_cause", "short_message", "source_text", "task_cause",
+           "trigger_text"]

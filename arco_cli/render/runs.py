@@ -57,7 +57,7 @@ def render_runs(data: dict[str, Any], console: Console) -> None:
 
     runs = data["runs"]
     if not runs:
-        console.print("No runs match.")
+        console.print("No runs to show.")
         return
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in ("RUN", "STATE", "CREATED", "COMPLETED", "RUN KEY", "TASKS", "RERUN OF"):

@@ -78,3 +78,16 @@ def test_explain_text_shows_tasks_causes_attempts_and_conflicts() -> None:
     out = _text(render_explain, explain_run(_state(), "run_k"))
     assert "Conflicts (2)" in out and "Ignored events (2)" in out
     assert "01F TaskFinished: rejected (stale_attempt) - attempt 1 is not current" in out
+
+
+def test_run_cause_names_failed_tasks_and_the_skip_count() -> None:
+    from arco_cli.render.explain import run_cause
+
+    tasks = [{"taskKey": "a", "state": "FAILED"}, {"taskKey": "b", "state": "SKIPPED"},
+             {"taskKey": "c", "state": "SKIPPED"}]
+    assert run_cause({"state": "FAILED", "tasks": tasks}) == \
+        "Failed because task a failed; 2 downstream tasks skipped."
+    running = [{"taskKey": "a", "state": "RUNNING"}]
+    assert run_cause({"state": "CANCELLING", "tasks": running}) == \
+        "Cancel requested; waiting for a to report."
+    assert run_cause({"state": "SUCCEEDED", "tasks": []}) is None
