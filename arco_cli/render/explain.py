@@ -91,26 +91,30 @@ def _keys(tasks: list[dict[str, Any]]) -> str:
 
 
 def run_cause(data: dict[str, Any]) -> str | None:
-    """One sentence on why the run is not (yet) a success, or None when it is."""
-    state, tasks = data["state"], data["tasks"]
+    """One sentence on why the run is not (yet) a success, or None when it is. Counts
+    come from ``taskCounts`` so that ``--task`` (which filters ``tasks``) keeps it true."""
+    state, tasks, counts = data["state"], data["tasks"], data.get("taskCounts", {})
     failed = [t for t in tasks if t["state"] == "FAILED"]
-    skipped = sum(1 for t in tasks if t["state"] == "SKIPPED")
+    n_failed = counts.get("failed", len(failed))
+    skipped = counts.get("skipped", sum(1 for t in tasks if t["state"] == "SKIPPED"))
+    tail = f"; {skipped} downstream task{'s' if skipped != 1 else ''} skipped" if skipped else ""
     if state == "FAILED":
-        if failed:
-            tail = f"; {skipped} downstream task{'s' if skipped != 1 else ''} skipped" \
-                if skipped else ""
-            return f"Failed because task{'s' if len(failed) != 1 else ''} {_keys(failed)} " \
+        if failed and len(failed) == n_failed:
+            return f"Failed because task{'s' if n_failed != 1 else ''} {_keys(failed)} " \
+                f"failed{tail}."
+        if n_failed:
+            return f"Failed because {n_failed} task{'s' if n_failed != 1 else ''} " \
                 f"failed{tail}."
         invisible = [t for t in tasks if t.get("outputVisibilityState") == "FAILED"]
         if invisible:
             return f"Failed because the output of {_keys(invisible)} did not become visible."
-        return "Failed."
+        return "Failed because a task's output did not become visible."
     if state == "CANCELLED":
         return "Cancelled before all tasks succeeded."
     if state == "CANCELLING":
         running = [t for t in tasks if t["state"] == "RUNNING"]
         return ("Cancel requested; waiting for " + _keys(running) + " to report."
-                if running else "Cancel requested.")
+                if running else "Cancel requested; waiting for running tasks to report.")
     if state == "PENDING":
         return "Triggered; no tasks planned yet."
     if state == "RUNNING":

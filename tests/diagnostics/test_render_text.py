@@ -91,3 +91,6 @@ def test_run_cause_names_failed_tasks_and_the_skip_count() -> None:
     assert run_cause({"state": "CANCELLING", "tasks": running}) == \
         "Cancel requested; waiting for a to report."
     assert run_cause({"state": "SUCCEEDED", "tasks": []}) is None
+    filtered = {"state": "FAILED", "tasks": [tasks[1]],
+                "taskCounts": {"failed": 1, "skipped": 2}}
+    assert run_cause(filtered) == "Failed because 1 task failed; 2 downstream tasks skipped."
