@@ -90,12 +90,13 @@ def partition_rows(state: FoldView, asset: str | None, stale_only: bool, now_ms:
     """
     status = {(r["asset_key"], r["partition_key"]): r for r in state.rows("partition_status")}
     rows = dict(status)
+    recorded = {a for a, _ in status}
     for key, raw_policy in workspace_graph.items():
-        if not AssetPolicy(*raw_policy).partitioned and not any(a == key for a, _ in status):
+        if not AssetPolicy(*raw_policy).partitioned and key not in recorded:
             rows[(key, "")] = {"asset_key": key, "partition_key": ""}
     if asset is not None:
-        if asset not in workspace_graph and not any(a == asset for a, _ in rows):
-            known = sorted({a for a, _ in rows} | set(workspace_graph))
+        if asset not in workspace_graph and asset not in recorded:
+            known = sorted(recorded | set(workspace_graph))
             raise ArcoError("UNKNOWN_ASSET",
                             f"unknown asset {asset!r}; known assets: "
                             + (", ".join(known) or "none"),
