@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from arco_cli.cli.output import arco_command, current_workspace, lock_timeout
+from arco_cli.cli.output import arco_command, current_workspace
 from arco_cli.errors import UsageError
 
 HELP = """Create and execute a new run linked to its parent run.
@@ -46,11 +46,11 @@ def register(app: typer.Typer) -> None:
         max_parallel: int | None = typer.Option(None, "--max-parallel", metavar="N", min=1,
                                                 help="Tasks at once (default: CPUs)."),
     ) -> None:
-        from arco_cli.cli.run import execute, finish, parse_labels
+        from arco_cli.cli.run import execute, finish, parse_labels, reserve_or_report
         from arco_cli.config import load_definition
         from arco_cli.diagnostics import resolve_run, run_read_shape
         from arco_cli.engine.rerun import FROM_FAILURE, SUBSET, default_rerun_key, plan_rerun
-        from arco_cli.engine.reservation import check_run_key, reserve_run
+        from arco_cli.engine.reservation import check_run_key
         from arco_cli.projections import current_state
 
         if from_failure == bool(select):
@@ -68,7 +68,9 @@ def register(app: typer.Typer) -> None:
                           include_downstream=include_downstream, labels=labels)
         key = check_run_key(run_key) if run_key is not None else \
             default_rerun_key(parent, kind, plan.fingerprint)
-        reservation = reserve_run(ws, plan, run_key=key, lock_timeout=lock_timeout())
+        reservation = reserve_or_report(ws, plan, key)
+        if reservation is None:
+            return
         state, interrupted = execute(ws, definition, reservation, max_parallel)
         shape = run_read_shape(state, reservation.run_id)
         data: dict[str, Any] = {"runId": shape["runId"], "planId": shape["planId"],

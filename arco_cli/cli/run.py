@@ -98,6 +98,29 @@ def finish(data: dict[str, Any], *, interrupted: bool, run: dict[str, Any],
          text=lambda console: render_run(run, console, text_title))
 
 
+def reserve_or_report(ws: Workspace, plan: Any, run_key: str | None) -> Reservation | None:
+    """Reserve the run; on a run-key conflict print the conflict (text: one sentence
+    naming what differs) and exit 3 with the payload (cli.md §4), returning None."""
+    from arco_cli.engine.reservation import reserve_run
+    from arco_cli.errors import EXIT_CONFLICT, ArcoError
+
+    try:
+        return reserve_run(ws, plan, run_key=run_key, lock_timeout=lock_timeout())
+    except ArcoError as exc:
+        if exc.code != "RUN_KEY_CONFLICT":
+            raise
+        payload = exc.details or {}
+
+        def text(console: Console) -> None:
+            from arco_cli.render.conflicts import conflict_sentence
+
+            console.print(conflict_sentence(payload), markup=False)
+            console.print(f"see: arco conflicts --run-key {run_key}", markup=False)
+
+        emit(exc.data, exit_code=EXIT_CONFLICT, errors=exc.items(), text=text)
+        return None
+
+
 def render_run(run: dict[str, Any], console: Console, title: str) -> None:
     """The run, one aligned line per task with the cause of every non-success."""
     from rich.text import Text
@@ -160,7 +183,7 @@ def register(app: typer.Typer) -> None:
         from arco_cli.config import load_definition
         from arco_cli.diagnostics import run_read_shape
         from arco_cli.engine.planner import plan_run
-        from arco_cli.engine.reservation import check_run_key, reserve_run
+        from arco_cli.engine.reservation import check_run_key
 
         ws = current_workspace()
         definition = load_definition(ws.root)
@@ -174,7 +197,9 @@ def register(app: typer.Typer) -> None:
             data = dry_run_data(ws, plan, run_key)
             emit(data, text=lambda console: render_dry_run(data, console))
             return
-        reservation = reserve_run(ws, plan, run_key=run_key, lock_timeout=lock_timeout())
+        reservation = reserve_or_report(ws, plan, run_key)
+        if reservation is None:
+            return
         state, interrupted = execute(ws, definition, reservation, max_parallel)
         run = run_read_shape(state, reservation.run_id)
         data = {**run, "created": reservation.created}

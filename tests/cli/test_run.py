@@ -200,3 +200,18 @@ def test_dead_executor_run_is_not_finished_until_cancelled(ws: Path) -> None:
     assert data["cancelledAttempts"] == [{"taskKey": "slow.task", "attempt": 1}]
     code, rerun = arco(ws, "rerun", "stuck", "--from-failure")
     assert code == 0 and rerun["data"]["parentRunId"] == data["runId"]
+
+
+def test_concurrent_requests_for_one_run_key_create_exactly_one_run(ws: Path) -> None:
+    procs = [_start(ws, "run", "raw.orders", "--run-key", "race") for _ in range(3)]
+    envs = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(e["data"] is not None for e in envs), envs
+    assert sorted(e["data"]["created"] for e in envs) == [False, False, True]
+    assert len({e["data"]["runId"] for e in envs}) == 1
+    for proc, env in zip(procs, envs, strict=True):
+        if env["data"]["created"]:
+            assert proc.returncode == 0
+        elif proc.returncode == 1:  # returned while the creator was still executing it
+            assert env["errors"][0]["code"] == "RUN_NOT_FINISHED"
+        else:
+            assert (proc.returncode, env["data"]["state"]) == (0, "SUCCEEDED")
