@@ -23,8 +23,9 @@ _KEY_VALUE = re.compile(rb'"event_id"\s*:\s*"([^"\\]*)"')
 
 
 def corrupt_record(offset: int, why: str) -> ArcoError:
+    # details shaped like the fold's CORRUPT_LOG (which may name several offsets)
     return ArcoError("CORRUPT_LOG", f"log record at offset {offset} is corrupt: {why}",
-                     {"offset": offset})
+                     {"offsets": [offset]})
 
 
 def event_id_of(raw: bytes, offset: int) -> str:

@@ -101,7 +101,7 @@ def test_corrupt_committed_record_is_corrupt_log_naming_the_offset(workspace: Pa
     res = events(ws)
     assert res.returncode == 2
     [error] = res.envelope["errors"]
-    assert error["code"] == "CORRUPT_LOG" and error["details"] == {"offset": 1}
+    assert error["code"] == "CORRUPT_LOG" and error["details"] == {"offsets": [1]}
 
 
 def test_changed_scope_is_refused(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ def test_corrupt_record_error_names_its_offset(log: EventLog) -> None:
     with pytest.raises(ArcoError) as err:
         list(log.event_ids())
     assert err.value.code == "CORRUPT_LOG"
-    assert err.value.details == {"offset": 1}
+    assert err.value.details == {"offsets": [1]}
     assert "offset 1" in err.value.message
 
 
