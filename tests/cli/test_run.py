@@ -192,6 +192,9 @@ def test_dead_executor_run_is_not_finished_until_cancelled(ws: Path) -> None:
     assert (code, env["status"]) == (1, "failed")
     assert env["data"]["created"] is False and env["data"]["state"] == "RUNNING"
     assert env["errors"][0]["code"] == "RUN_NOT_FINISHED"
+    code, refused = arco(ws, "rerun", "stuck", "--from-failure")
+    assert code == 2 and refused["errors"][0]["code"] == "RERUN_NOT_ALLOWED"
+    assert "RUNNING" in refused["errors"][0]["message"]
 
     code, cancelled = arco(ws, "cancel", "stuck", "--reason", "executor killed")
     assert code == 0, cancelled
@@ -200,6 +203,9 @@ def test_dead_executor_run_is_not_finished_until_cancelled(ws: Path) -> None:
     assert data["cancelledAttempts"] == [{"taskKey": "slow.task", "attempt": 1}]
     code, rerun = arco(ws, "rerun", "stuck", "--from-failure")
     assert code == 0 and rerun["data"]["parentRunId"] == data["runId"]
+    code, again = arco(ws, "cancel", "stuck")  # already finished: nothing appended
+    assert code == 0 and again["data"]["cancelRequested"] is False
+    assert again["data"]["cancelledAttempts"] == []
 
 
 def test_concurrent_requests_for_one_run_key_create_exactly_one_run(ws: Path) -> None:
