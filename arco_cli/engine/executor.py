@@ -2,16 +2,19 @@
 
 Tasks start in dependency order, at most ``max_parallel`` at a time, each only when all
 its upstream tasks SUCCEEDED (the fold's cascade records the others as SKIPPED). Every
-attempt is a subprocess in its own process group — the ``run`` argv, or the python
-worker (decisions A12) — with the environment of cli.md §2 and decisions A13, and its
-stdout/stderr/log files under ``.arco/runs/<run_id>/<task_key>/<attempt>.*`` (B5).
+attempt runs in its own process group — the ``run`` argv, or a python pool worker
+(decisions A12) — with the environment of cli.md §2 and decisions A13, and writes
+``.arco/runs/<run_id>/<task_key>/<attempt>.stdout|stderr|log`` (B5).
 
-Events (decisions A9, A10, A14): ``TaskStarted`` is appended before an attempt starts
-(so that a cancellation or a crash of arco leaves a started attempt to report);
-``TaskFinished`` — plus the ``retry`` ``TimerRequested`` after a retryable failure — is
-appended as one batch when it ends. The writer lock is held per batch only. Ctrl-C or
-SIGTERM kills the running process groups and appends ``RunCancelRequested`` followed by
-one cancelled ``TaskFinished`` per running attempt, in task-key order.
+One thread schedules: it waits with a selector on the exits of command processes
+(pidfds), the answers of pool workers, task deadlines, retry due times and a signal
+wake-up pipe, so a finished task is noticed without thread hand-offs. Events (A9, A10,
+A14) go through :class:`~arco_cli.engine.appender.EventAppender`, which group-commits
+them in order: ``TaskStarted`` when an attempt starts, ``TaskFinished`` plus the
+``retry`` ``TimerRequested`` in one batch when it ends. Ctrl-C or SIGTERM kills the
+running process groups and appends ``RunCancelRequested`` followed by one cancelled
+``TaskFinished`` per running attempt, in task-key order. Everything is durable, and the
+projections folded, before :func:`execute_run` returns.
 """
 
 from __future__ import annotations
@@ -19,12 +22,10 @@ from __future__ import annotations
 import contextlib
 import getpass
 import heapq
-import json
 import os
-import queue
+import selectors
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from arco_cli.engine import process
+from arco_cli.engine.appender import EventAppender
 from arco_cli.engine.outputs import (
     AttemptResult,
     MalformedOutput,
@@ -44,13 +46,12 @@ from arco_cli.engine.outputs import (
     stderr_tail,
 )
 from arco_cli.engine.progress import RunProgress
+from arco_cli.engine.worker_host import PoolWorker
 from arco_cli.errors import ArcoError
-from arco_cli.events import make_event
 from arco_cli.identity import (
     attempt_id,
     canonical_json,
     format_ms,
-    now_ms,
     partition_values,
     retry_timer_id,
 )
@@ -69,7 +70,8 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"})
 TASK_ENV = ("ARCO_WORKSPACE", "ARCO_RUN_ID", "ARCO_TASK_KEY", "ARCO_ASSET_KEY",
             "ARCO_PARTITION_KEY", "ARCO_ATTEMPT", "ARCO_ATTEMPT_ID", "ARCO_OUTPUT",
             "ARCO_DELTA_TABLE", "ARCO_DELTA_PARTITION", "ARCO_PARTITION_VALUES")
-_POLL_S = 0.05
+#: how often exits are polled where pidfds are unavailable (non-Linux)
+_POLL_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,16 @@ class _Attempt:
     delta: dict[str, Any] | None
     timeout_s: int
     proc: subprocess.Popen[bytes] | None = None
-    cancelled: bool = False
+    pidfd: int | None = None
+    worker: PoolWorker | None = None
+    deadline: float | None = None   # monotonic
+    timed_out: bool = False
+
+    @property
+    def pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid
+        return self.worker.pid if self.worker is not None else None
 
     def path(self, suffix: str) -> Path:
         return self.folder / f"{self.number}.{suffix}"
@@ -159,25 +170,42 @@ def _run_lock(folder: Path, run_id: str) -> Iterator[None]:
 
 
 class _Interrupt:
-    """SIGINT/SIGTERM become a flag the scheduling loop polls: a signal never lands in
-    the middle of a log append."""
+    """SIGINT/SIGTERM become a flag plus a byte on a wake-up pipe the scheduling loop
+    selects on: a signal never lands in the middle of a log append."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.wakeup_fd: int | None = None
+        self._write_fd: int | None = None
         self._previous: dict[int, Any] = {}
+        self._previous_wakeup = -1
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.signum = signum
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
+            self.wakeup_fd, self._write_fd = os.pipe()
+            os.set_blocking(self.wakeup_fd, False)
+            os.set_blocking(self._write_fd, False)
+            self._previous_wakeup = signal.set_wakeup_fd(self._write_fd)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
+    def drain(self) -> None:
+        if self.wakeup_fd is not None:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self.wakeup_fd, 4096):
+                    pass
+
     def __exit__(self, *_exc: object) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
+        if self.wakeup_fd is not None and self._write_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup)
+            os.close(self.wakeup_fd)
+            os.close(self._write_fd)
 
 
 class _Execution:
@@ -187,31 +215,21 @@ class _Execution:
         self.ws = ws
         self.definition = definition
         self.run_id = run_id
-        self.log = log
         self.tasks = tasks
         self.ready = ready              # heap of task keys: deterministic start order
         heapq.heapify(self.ready)
         self.retries: list[tuple[float, str]] = []   # (monotonic due time, task key)
         self.running: dict[str, _Attempt] = {}
-        self.done: queue.Queue[tuple[_Attempt, AttemptResult]] = queue.Queue()
         self.max_parallel = max(1, max_parallel)
-        self.lock_timeout = lock_timeout
         self.progress = progress
         self.worker_id = worker_id()
-        self.threads: list[threading.Thread] = []
+        self.appender = EventAppender(ws, log, lock_timeout)
+        self.selector = selectors.DefaultSelector()
+        self.polled: list[_Attempt] = []        # command attempts without a pidfd
+        self.idle_workers: list[PoolWorker] = []
+        self._worker_env: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ events
-
-    def _append(self, payloads: list[dict[str, Any]], at_ms: int | None = None) -> int:
-        """Append one batch; all its events share one timestamp, returned."""
-        ts = now_ms() if at_ms is None else at_ms
-        with self.log.writer(self.lock_timeout) as writer:
-            envelopes = [
-                make_event(p, event_id=writer.new_event_id(ts), timestamp_ms=ts,
-                           tenant_id=self.ws.tenant_id, workspace_id=self.ws.workspace_id)
-                for p in payloads]
-            writer.append(envelopes)
-        return ts
 
     def _finished_payload(self, att: _Attempt, result: AttemptResult) -> dict[str, Any]:
         task = att.task
@@ -225,16 +243,16 @@ class _Execution:
             "code_version": asset.code_version if asset else None,
         }
 
-    # ------------------------------------------------------------------ attempts
+    # ------------------------------------------------------------------ starting
 
     def _start(self, key: str) -> None:
         task = self.tasks[key]
         number = task.last_attempt + 1
         task.last_attempt = number
         att_id = attempt_id(self.run_id, key, number)
-        self._append([{"type": "task_started", "run_id": self.run_id, "task_key": key,
-                       "attempt": number, "attempt_id": att_id,
-                       "worker_id": self.worker_id}])
+        started = {"type": "task_started", "run_id": self.run_id, "task_key": key,
+                   "attempt": number, "attempt_id": att_id, "worker_id": self.worker_id}
+        self.appender.submit(lambda _ts: [started])
         asset = self.definition.assets.get(task.asset_key or "")
         folder = self.ws.runs_dir / self.run_id / key
         folder.mkdir(parents=True, exist_ok=True)
@@ -243,12 +261,10 @@ class _Execution:
         self.running[key] = att
         problem = self._launch(att, asset)
         if problem is not None:
-            self.done.put((att, problem))
+            self._finish(att, problem)
             return
-        thread = threading.Thread(target=self._watch, args=(att,), daemon=True,
-                                  name=f"arco-attempt-{key}-{number}")
-        self.threads.append(thread)
-        thread.start()
+        if att.timeout_s > 0:
+            att.deadline = time.monotonic() + att.timeout_s
         self.progress.note(f"running {', '.join(sorted(self.running))}")
 
     def _launch(self, att: _Attempt, asset: AssetDef | None) -> AttemptResult | None:
@@ -284,9 +300,8 @@ class _Execution:
         att.path("output.json").unlink(missing_ok=True)
         if asset.python is not None:
             att.kind = "python"
-            argv = self._worker_argv(att, asset, values, env)
-        else:
-            argv = list(asset.run or ())
+            return self._launch_python(att, asset, values, env)
+        argv = list(asset.run or ())
         try:
             att.proc = process.launch(argv, cwd=self.ws.root, env=env,
                                       stdout_path=att.path("stdout"),
@@ -295,40 +310,82 @@ class _Execution:
             return failure("CONFIGURATION",
                            f"cannot start {argv[0] if argv else '(empty run)'!r}: "
                            f"{exc.strerror or exc}", False)
+        try:
+            att.pidfd = os.pidfd_open(att.proc.pid)
+        except (AttributeError, OSError):   # not Linux ≥ 5.3: poll instead
+            self.polled.append(att)
+        else:
+            self.selector.register(att.pidfd, selectors.EVENT_READ, att)
         return None
 
-    def _worker_argv(self, att: _Attempt, asset: AssetDef, values: dict[str, Any],
-                     env: dict[str, str]) -> list[str]:
+    def _launch_python(self, att: _Attempt, asset: AssetDef, values: dict[str, Any],
+                       env: dict[str, str]) -> AttemptResult | None:
         spec = {
             "python": asset.python, "workspace": str(self.ws.root), "run_id": self.run_id,
             "task_key": att.task.key, "asset_key": asset.key,
             "partition_key": att.task.partition_key or None, "partition_values": values,
-            "attempt": att.number, "attempt_id": att.attempt_id,
+            "attempt": att.number, "attempt_id": att.attempt_id, "env": env,
             "log_path": str(att.path("log")), "result_path": str(att.path("output.json")),
+            "stdout_path": str(att.path("stdout")), "stderr_path": str(att.path("stderr")),
             "delta": att.delta,
         }
-        spec_path = att.path("spec.json")
-        spec_path.write_text(json.dumps(spec, sort_keys=True), encoding="utf-8")
-        # the worker imports arco_cli from wherever this process imported it
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        return [sys.executable, "-m", "arco_cli.engine.worker", str(spec_path)]
-
-    def _watch(self, att: _Attempt) -> None:
-        """Runs in a thread per attempt: wait, enforce the timeout, interpret."""
-        assert att.proc is not None
-        timeout = att.timeout_s if att.timeout_s > 0 else None
-        status = process.wait(att.proc, timeout)
-        process.kill_group(att.proc.pid)  # the timed-out task, or leftovers of a finished one
-        if status is None:
-            att.proc.wait()
-            result = failure("TIMEOUT", f"timed out after {att.timeout_s} s")
+        while self.idle_workers:
+            worker = self.idle_workers.pop()
+            if worker.send(spec):
+                break
+            worker.close()
         else:
-            result = self._result_of(att, status)
-        self.done.put((att, result))
+            worker = self._new_worker()
+            if not worker.send(spec):
+                worker.close()
+                return failure("INFRASTRUCTURE", "the python worker could not be started")
+        att.worker = worker
+        self.selector.register(worker, selectors.EVENT_READ, att)
+        return None
+
+    def _new_worker(self) -> PoolWorker:
+        if self._worker_env is None:
+            env = {k: v for k, v in os.environ.items() if k not in TASK_ENV}
+            # the worker imports arco_cli from wherever this process imported it
+            package_root = str(Path(__file__).resolve().parents[2])
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+            self._worker_env = env
+        return PoolWorker(cwd=self.ws.root, env=self._worker_env,
+                          stderr_path=self.ws.runs_dir / self.run_id / "worker.stderr")
+
+    # ------------------------------------------------------------------ ending
+
+    def _ended(self, att: _Attempt) -> tuple[bool, int]:
+        """Whether the attempt ended (and its exit status); reaps and deregisters it."""
+        if att.proc is not None:
+            status = att.proc.poll()
+            if status is None:
+                return False, 0
+            if att.pidfd is not None:
+                self.selector.unregister(att.pidfd)
+                os.close(att.pidfd)
+            else:
+                self.polled.remove(att)
+            process.kill_group(att.proc.pid)  # leftovers of a finished command
+            return True, status
+        worker = att.worker
+        assert worker is not None
+        statuses, gone = worker.receive()
+        if not statuses and not gone:
+            return False, 0
+        self.selector.unregister(worker)
+        if statuses and not gone and not att.timed_out:
+            self.idle_workers.append(worker)
+            return True, statuses[0]
+        # killed (timeout, crash, os._exit in task code): reap it; a new one replaces it
+        status = statuses[0] if statuses else worker.exit_status()
+        worker.close()
+        return True, status
 
     def _result_of(self, att: _Attempt, status: int) -> AttemptResult:
+        if att.timed_out:
+            return failure("TIMEOUT", f"timed out after {att.timeout_s} s")
         try:
             report = read_report(att.path("output.json"))
         except MalformedOutput as exc:
@@ -346,20 +403,24 @@ class _Execution:
     def _finish(self, att: _Attempt, result: AttemptResult) -> None:
         task = att.task
         del self.running[task.key]
-        payloads = [self._finished_payload(att, result)]
+        finished = self._finished_payload(att, result)
         retry = (result.outcome == "failed" and result.retryable
                  and att.number < task.max_attempts)
         asset = self.definition.assets.get(task.asset_key or "")
         delay = retry_delay_s(asset, att.number) if retry else 0
-        ts = now_ms()
-        if retry:
+
+        def batch(ts: int) -> list[dict[str, Any]]:
+            if not retry:
+                return [finished]
+            # A10: the failed attempt's number; fire_at = this TaskFinished's timestamp
             fire_ms = ts + delay * 1000
-            payloads.append({
+            return [finished, {
                 "type": "timer_requested",
                 "timer_id": retry_timer_id(self.run_id, task.key, att.number, fire_ms // 1000),
                 "timer_type": "retry", "run_id": self.run_id, "task_key": task.key,
-                "attempt": att.number, "fire_at": format_ms(fire_ms)})
-        self._append(payloads, ts)
+                "attempt": att.number, "fire_at": format_ms(fire_ms)}]
+
+        self.appender.submit(batch)
         if retry:
             heapq.heappush(self.retries, (time.monotonic() + delay, task.key))
             return
@@ -375,46 +436,81 @@ class _Execution:
     # ------------------------------------------------------------------ loop
 
     def run(self, interrupt: _Interrupt) -> bool:
-        """Execute until nothing can start; True when interrupted."""
+        """Execute until nothing can start; True when interrupted. Every event is
+        durable when this returns."""
+        if interrupt.wakeup_fd is not None:
+            self.selector.register(interrupt.wakeup_fd, selectors.EVENT_READ, None)
         try:
-            while True:
-                if interrupt.signum is not None:
-                    self._cancel(interrupt.signum)
-                    return True
-                now = time.monotonic()
-                while self.retries and self.retries[0][0] <= now:
-                    heapq.heappush(self.ready, heapq.heappop(self.retries)[1])
-                while self.ready and len(self.running) < self.max_parallel:
-                    self._start(heapq.heappop(self.ready))
-                if not self.running and not self.ready and not self.retries:
-                    return False
-                wait = _POLL_S
-                if self.retries and not self.running:
-                    wait = min(wait, max(0.0, self.retries[0][0] - now))
-                try:
-                    att, result = self.done.get(timeout=wait)
-                except queue.Empty:
-                    continue
-                self._finish(att, result)
+            interrupted = self._loop(interrupt)
+            self.appender.flush()
+            return interrupted
         except BaseException:
             self._kill_running()
             raise
+        finally:
+            self.appender.close()
+            for worker in self.idle_workers:
+                worker.close()
+            self.selector.close()
+
+    def _timeout(self, now: float) -> float | None:
+        """How long the selector may wait: until the next deadline or retry."""
+        due = [att.deadline for att in self.running.values()
+               if att.deadline is not None and not att.timed_out]
+        if self.retries:
+            due.append(self.retries[0][0])
+        wait = max(0.0, min(due) - now) if due else None
+        if self.polled:
+            wait = _POLL_S if wait is None else min(wait, _POLL_S)
+        return wait
+
+    def _loop(self, interrupt: _Interrupt) -> bool:
+        while True:
+            if self.appender.error is not None:
+                raise self.appender.error
+            if interrupt.signum is not None:
+                self._cancel(interrupt.signum)
+                return True
+            now = time.monotonic()
+            while self.retries and self.retries[0][0] <= now:
+                heapq.heappush(self.ready, heapq.heappop(self.retries)[1])
+            while self.ready and len(self.running) < self.max_parallel:
+                self._start(heapq.heappop(self.ready))
+            if not self.running and not self.ready and not self.retries:
+                return False
+            for att in list(self.running.values()):
+                if att.deadline is not None and att.deadline <= now and not att.timed_out:
+                    att.timed_out = True
+                    if att.pid is not None:
+                        process.kill_group(att.pid)
+            candidates = [key.data for key, _ in self.selector.select(self._timeout(now))]
+            candidates += list(self.polled)
+            for att in candidates:
+                if att is None:
+                    interrupt.drain()
+                    continue
+                ended, status = self._ended(att)
+                if ended:
+                    self._finish(att, self._result_of(att, status))
 
     def _kill_running(self) -> None:
+        """Kill every running attempt's process group and reap it."""
         for att in self.running.values():
-            att.cancelled = True
+            if att.pid is not None:
+                process.kill_group(att.pid)
+        for att in self.running.values():
             if att.proc is not None:
-                process.kill_group(att.proc.pid)
-        for thread in self.threads:
-            thread.join(timeout=5)
+                att.proc.wait()
+            elif att.worker is not None:
+                att.worker.exit_status()
+                att.worker.close()
 
     def _cancel(self, signum: int) -> None:
         """The A14 batch: RunCancelRequested, then one cancelled TaskFinished per running
-        attempt in task-key order (results that raced the signal are dropped: those
-        attempts were stopped before arco recorded how they ended)."""
+        attempt in task-key order (an attempt whose end raced the signal is recorded as
+        cancelled too: it was stopped before arco recorded how it ended)."""
         self._kill_running()
-        name = signal.Signals(signum).name
-        reason = f"interrupted by {name}"
+        reason = f"interrupted by {signal.Signals(signum).name}"
         payloads: list[dict[str, Any]] = [{
             "type": "run_cancel_requested", "run_id": self.run_id,
             "requested_by": _requested_by(), "reason": reason}]
@@ -423,7 +519,7 @@ class _Execution:
         for key in sorted(self.running):
             payloads.append(self._finished_payload(
                 self.running[key], AttemptResult("cancelled", error=cancelled)))
-        self._append(payloads)
+        self.appender.submit(lambda _ts: payloads)
 
 
 def _plan_tasks(state: Any, run_id: str) -> tuple[dict[str, _Task], list[str], int]:

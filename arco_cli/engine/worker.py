@@ -71,11 +71,21 @@ class _Configuration(Exception):
     pass
 
 
+def _close_task_logger() -> None:
+    logger = logging.getLogger("arco.task")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
 def _task_logger(log_path: Path) -> logging.Logger:
+    """The context's logger; its file is created on the first record (most no-op tasks
+    never log, and a pool worker reuses the logger for the next attempt)."""
+    _close_task_logger()
     logger = logging.getLogger("arco.task")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler = logging.FileHandler(log_path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     return logger
@@ -157,16 +167,68 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
     return _report_of_return(value, spec)
 
 
-def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+def run_and_report(spec: dict[str, Any]) -> int:
+    """Run the task and write its report to ``result_path``; the exit status.
+
+    The executor reads the report only after the attempt ended, so no atomic rename is
+    needed (and a torn report from a killed worker is malformed, never half-trusted).
+    """
     report = run_task(spec)
-    result_path = Path(spec["result_path"])
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, result_path)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    Path(spec["result_path"]).write_text(json.dumps(report, sort_keys=True), encoding="utf-8")
     return 0
+
+
+# --------------------------------------------------------------------------- pool worker
+
+def _redirect(fd: int, path: str, flags: int) -> None:
+    target = os.open(path, flags, 0o644)
+    os.dup2(target, fd)
+    os.close(target)
+
+
+def serve() -> int:
+    """A pool worker (decisions A12 allow a pre-forked pool): read one JSON spec per line
+    from the executor, run it with the attempt's files as stdout/stderr and the
+    attempt's environment, answer ``{"status": 0}``. The protocol uses private copies of
+    the original stdin/stdout, so task code can neither read nor corrupt it. The worker is
+    its own process group: a timeout or cancellation kills it (and anything its task
+    spawned) and the executor starts a fresh one."""
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.dup(1)
+    _redirect(0, os.devnull, os.O_RDONLY)
+    base_env = dict(os.environ)
+    base_cwd = os.getcwd()
+    base_path = list(sys.path)
+    for line in proto_in:
+        spec = json.loads(line)
+        _redirect(1, spec["stdout_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        _redirect(2, spec["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        try:
+            status = run_and_report(spec)
+        except BaseException:  # never leave the executor without an answer
+            traceback.print_exc()
+            status = 70
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _close_task_logger()
+            os.environ.clear()
+            os.environ.update(base_env)
+            sys.path[:] = base_path
+            os.chdir(base_cwd)
+        data = (json.dumps({"status": status}) + "\n").encode()
+        while data:
+            data = data[os.write(proto_out, data):]
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--serve"]:
+        return serve()
+    spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    return run_and_report(spec)
 
 
 if __name__ == "__main__":

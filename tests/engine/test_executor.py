@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from arco_cli.config import WorkspaceDefinition, load_definition
@@ -199,15 +200,28 @@ print(json.dumps({"interrupted": outcome.interrupted}))
 """
 
 
-def test_sigint_cancels_running_attempts_in_task_key_order(tmp_path: Path) -> None:
+SLEEPER = """
+import os, subprocess, sys, time
+
+def main(_context=None):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    open(os.environ["ARCO_TASK_KEY"] + ".pid", "w").write(str(child.pid))
+    time.sleep(60)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_cancels_running_attempts_in_task_key_order(tmp_path: Path,
+                                                              signum: int) -> None:
     root = tmp_path / "ws"
-    sleeper = script(root, "sleep.py", """
-        import os, subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        open(os.environ["ARCO_TASK_KEY"] + ".pid", "w").write(str(child.pid))
-        time.sleep(60)
-    """)
-    body = (asset("raw.b", [PY, sleeper]) + asset("raw.a", [PY, sleeper])
+    sleeper = script(root, "sleeper.py", SLEEPER)
+    (root / "jobs" / "__init__.py").write_text("")
+    # one command task and one python task (pool worker) running when the signal comes
+    body = ('[assets."raw.b"]\npython = "jobs.sleeper:main"\n\n'
+            + asset("raw.a", [PY, sleeper])
             + asset("analytics.after", [PY, sleeper], deps=["raw.a"]))
     ws, _definition, run_id = plan_and_trigger(
         root, body, ["raw.a", "raw.b", "analytics.after"])
@@ -219,7 +233,7 @@ def test_sigint_cancels_running_attempts_in_task_key_order(tmp_path: Path) -> No
     while not ((root / "raw.a.pid").exists() and (root / "raw.b.pid").exists()):
         assert time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert json.loads(out) == {"interrupted": True}
@@ -228,7 +242,7 @@ def test_sigint_cancels_running_attempts_in_task_key_order(tmp_path: Path) -> No
     assert tail == [("RunCancelRequested", None), ("TaskFinished", "raw.a"),
                     ("TaskFinished", "raw.b")]
     cancel = events_of(ws, run_id)[-3]["data"]
-    assert cancel["reason"] == "interrupted by SIGINT"
+    assert cancel["reason"] == f"interrupted by {signal.Signals(signum).name}"
     finished = events_of(ws, run_id)[-1]["data"]
     assert finished["outcome"] == "cancelled"
     assert finished["error"]["category"] == "CANCELLED"
@@ -352,6 +366,7 @@ def test_command_task_reporting_a_missing_delta_version_fails(tmp_path: Path) ->
 COMMAND_DELTA_JOB = """
 import json, os
 import pyarrow as pa
+import pytest
 from deltalake import CommitProperties, write_deltalake
 values = json.loads(os.environ["ARCO_PARTITION_VALUES"])
 write_deltalake(os.environ["ARCO_DELTA_TABLE"], pa.table({"n": [1], "date": [values["date"]]}),
@@ -384,3 +399,48 @@ def test_command_task_gets_the_contract_env_and_its_stamped_commit_verifies(
     assert stdout == ["date=2025-01-15", "date=d:2025-01-15", finished["attempt_id"],
                       str(ws.root)]
     assert check_delta_commits(current_state(ws, write=False), ws) == (1, [])
+
+
+def test_python_task_timeout_kills_its_worker_and_the_retry_gets_a_fresh_one(
+        tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    script(root, "slow.py", """
+        import os, time
+
+        def build(context):
+            open(f"worker-{context.attempt}.pid", "w").write(str(os.getpid()))
+            if context.attempt == 1:
+                time.sleep(60)
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    body = ('[assets."raw.orders"]\npython = "jobs.slow:build"\ntimeout_s = 1\n'
+            'max_attempts = 2\nretry_delay_s = 0\n')
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.orders"])
+    execute(ws, definition, run_id)
+
+    finished = [d for kind, d in task_events(ws, run_id, "raw.orders") if kind == "TaskFinished"]
+    assert [d["outcome"] for d in finished] == ["failed", "succeeded"]
+    assert finished[0]["error"]["category"] == "TIMEOUT"
+    first = int((root / "worker-1.pid").read_text())
+    assert first != int((root / "worker-2.pid").read_text())
+    assert not _alive(first)
+
+
+def test_python_task_that_kills_its_worker_fails_as_user_code(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    script(root, "die.py", """
+        import os, sys
+
+        def build(context):
+            print("giving up", file=sys.stderr, flush=True)
+            os._exit(4)
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    body = '[assets."raw.orders"]\npython = "jobs.die:build"\nmax_attempts = 1\n'
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.orders"])
+    execute(ws, definition, run_id)
+
+    finished = task_events(ws, run_id, "raw.orders")[-1][1]
+    assert finished["outcome"] == "failed"
+    assert finished["error"] == {"category": "USER_CODE", "message": "giving up",
+                                 "retryable": True}

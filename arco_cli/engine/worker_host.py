@@ -1,0 +1,86 @@
+"""The executor's side of a python pool worker (``arco_cli.engine.worker --serve``).
+
+A pool worker runs one attempt at a time and stays up for the next, which is what
+keeps python tasks cheap (no interpreter start, no re-import of arco per task). Each
+worker is a session leader, so a timeout or a cancellation kills it together with
+whatever its task spawned; the executor then simply starts another (decisions A12).
+The executor's scheduling loop waits on :meth:`PoolWorker.fileno` with its selector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class PoolWorker:
+    def __init__(self, *, cwd: Path, env: Mapping[str, str], stderr_path: Path) -> None:
+        stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        with stderr_path.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "arco_cli.engine.worker", "--serve"], cwd=cwd,
+                env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                start_new_session=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._out = self.proc.stdout.fileno()
+        os.set_blocking(self._out, False)
+        self._pending = b""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def fileno(self) -> int:
+        return self._out
+
+    def send(self, spec: dict[str, Any]) -> bool:
+        """Hand the worker an attempt; False when it is gone."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(spec) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError:
+            return False
+        return True
+
+    def receive(self) -> tuple[list[int], bool]:
+        """(statuses of attempts answered since the last call, whether the worker is
+        gone). Call when :meth:`fileno` is readable."""
+        statuses: list[int] = []
+        gone = False
+        while True:
+            try:
+                chunk = os.read(self._out, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                gone = True
+                break
+            self._pending += chunk
+        while b"\n" in self._pending:
+            line, self._pending = self._pending.split(b"\n", 1)
+            statuses.append(int(json.loads(line)["status"]))
+        return statuses, gone
+
+    def exit_status(self) -> int:
+        """Reap a gone worker: its exit status (negative: killed by that signal)."""
+        return self.proc.wait()
+
+    def close(self) -> None:
+        """Ask an idle worker to exit (end of input), then make sure it did."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
