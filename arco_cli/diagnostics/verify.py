@@ -150,9 +150,8 @@ def _check_projections(ws: Workspace) -> tuple[int, list[dict[str, Any]]]:
             findings.append(_finding("PROJECTION_MISMATCH",
                                      f"table {table} is missing from the manifest"))
             continue
-        replay_rows = fresh.rows(table)
-        replay = (len(replay_rows), hex_digest(hash_sum([r[c] for c in columns]
-                                                        for r in replay_rows)))
+        replay_rows = [tuple(r[c] for c in columns) for r in fresh.rows(table)]
+        replay = (len(replay_rows), hex_digest(hash_sum(replay_rows)))
         recorded = (entry.get("row_count"), entry.get("content_sha256"))
         if recorded != replay:
             findings.append(_finding(
@@ -161,15 +160,16 @@ def _check_projections(ws: Workspace) -> tuple[int, list[dict[str, Any]]]:
                 f"fresh replay of {covered} records gives {replay[0]} rows, content "
                 f"{replay[1]}; run 'arco fold --rebuild'"))
             continue
-        disk_rows = read_rows(folder, table)
-        on_disk = (len(disk_rows), hex_digest(hash_sum([r.get(c) for c in columns]
-                                                       for r in disk_rows)))
-        if on_disk != replay:
+        # the files must hold exactly the replayed rows (both sorted by primary key);
+        # comparing values is cheaper than hashing them a second time
+        disk_rows = [tuple(r.get(c) for c in columns) for r in read_rows(folder, table)]
+        if disk_rows != replay_rows:
+            differing = sum(1 for a, b in zip(disk_rows, replay_rows, strict=False) if a != b)
             findings.append(_finding(
                 "PROJECTION_MISMATCH",
-                f"table {table}: the Parquet files hold {on_disk[0]} rows, content "
-                f"{on_disk[1]}, not the {replay[0]} rows, content {replay[1]} of the "
-                "manifest and a fresh replay; run 'arco fold --rebuild'"))
+                f"table {table}: the Parquet files hold {len(disk_rows)} rows "
+                f"({differing} differing), not the {len(replay_rows)} rows of the manifest "
+                "and a fresh replay; run 'arco fold --rebuild'"))
     return len(TABLE_NAMES), findings
 
 
