@@ -32,11 +32,6 @@ def ingest(ws: Path, *args: str, input: str | None = None) -> Any:
     return run_arco("-w", str(ws), "ingest", *args, "--json", input=input)
 
 
-def ingest_ok(ws: Path, *args: str) -> None:
-    res = ingest(ws, *args)
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
 def test_jsonl_is_appended_verbatim_in_file_order(workspace: Path) -> None:
     res = ingest(workspace, str(EVENTS))
     assert res.returncode == 0, res.stderr
@@ -64,7 +59,7 @@ def test_ingest_folds_the_projections_up_to_the_reported_watermark(workspace: Pa
 
 def test_reingest_skips_every_duplicate_and_names_those_whose_content_differs(
         workspace: Path, tmp_path: Path) -> None:
-    ingest_ok(workspace, str(EVENTS))
+    append_in_process(workspace, EVENTS)
     again = ingest(workspace, str(EVENTS))
     assert again.returncode == 0
     assert again.envelope["data"]["appended"] == 0
@@ -215,7 +210,7 @@ def test_dry_run_reports_the_same_shape_and_writes_nothing(workspace: Path) -> N
 
 
 def test_locked_log_gives_workspace_locked_after_the_timeout(workspace: Path) -> None:
-    ingest_ok(workspace, str(LEDGER))
+    append_in_process(workspace, LEDGER)
     before = log_bytes(workspace)
     with writer_lock_held_elsewhere(workspace / ".arco" / "log"):
         res = run_arco("-w", str(workspace), "--lock-timeout", "0.2", "ingest", str(EVENTS),
@@ -229,7 +224,7 @@ def test_locked_log_gives_workspace_locked_after_the_timeout(workspace: Path) ->
 
 def test_changed_workspace_scope_is_refused_naming_both_scopes(tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws")
-    ingest_ok(ws, str(EVENTS))
+    append_in_process(ws, EVENTS)
     write_workspace(ws, tenant="acme")
     res = ingest(ws, str(EVENTS))
     assert res.returncode == 2
