@@ -1,11 +1,13 @@
-"""The python-task worker: ``python -m arco_cli.engine.worker SPEC.json``.
+"""The python-task worker: ``python -m arco_cli.engine.worker --serve`` (or ``SPEC.json``).
 
 Python tasks run here, in a subprocess with its own process group, so that timeouts and
-Ctrl-C can stop them like any command (decisions A12). The worker imports the callable
-with the workspace root on ``sys.path``, calls it with a :class:`TaskContext`, turns the
-result into a report (Arrow data is written to Delta here, where it lives) and writes
-the report as JSON to the spec's ``result_path`` before exiting 0. Anything that kills
-the worker before that is seen by the executor as a failed exit without a report.
+Ctrl-C can stop them like any command (decisions A12). The executor keeps a pool of
+``--serve`` workers that run one attempt after another; ``SPEC.json`` runs a single
+attempt. For each attempt the worker imports the callable with the workspace root on
+``sys.path``, calls it with a :class:`TaskContext`, turns the result into a report
+(Arrow data is written to Delta here, where it lives) and writes the report as JSON to
+the spec's ``result_path``. A worker that dies before answering is seen by the executor
+as a failed exit without a report.
 """
 
 from __future__ import annotations
