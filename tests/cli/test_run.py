@@ -17,6 +17,9 @@ from arco_cli.log import EventLog
 from tests.conftest import run_arco, write_workspace
 
 PY = json.dumps(sys.executable)
+# slow.task runs while hold.flag exists (at most 20 s), so tests decide how long it runs
+HOLD = json.dumps("import os, time; t = time.time(); [time.sleep(0.05) for _ in iter("
+                  "lambda: os.path.exists('hold.flag') and time.time() - t < 20, False)]")
 # raw.orders succeeds; analytics.orders fails while fail.flag exists; reports.daily after it
 BODY = f"""
 [assets."raw.orders"]
@@ -32,7 +35,7 @@ run = [{PY}, "-c", "pass"]
 run = [{PY}, "-c", "import os; assert os.environ['ARCO_PARTITION_KEY']"]
 partitioned_by = ["date"]
 [assets."slow.task"]
-run = [{PY}, "-c", "import time; time.sleep(2.5)"]
+run = [{PY}, "-c", {HOLD}]
 """
 
 
@@ -173,6 +176,7 @@ def _start(ws: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def test_ctrl_c_cancels_the_run_and_exits_130_with_the_run(ws: Path) -> None:
+    (ws / "hold.flag").write_text("", encoding="utf-8")
     proc = _start(ws, "run", "slow.task")
     _wait_running(ws, proc)
     proc.send_signal(signal.SIGINT)
@@ -184,10 +188,12 @@ def test_ctrl_c_cancels_the_run_and_exits_130_with_the_run(ws: Path) -> None:
 
 
 def test_dead_executor_run_is_not_finished_until_cancelled(ws: Path) -> None:
+    (ws / "hold.flag").write_text("", encoding="utf-8")
     proc = _start(ws, "run", "slow.task", "--run-key", "stuck")
     _wait_running(ws, proc)
     proc.kill()  # SIGKILL: nothing is recorded, the run stays RUNNING
     proc.wait()
+    (ws / "hold.flag").unlink()  # lets the orphaned task process end
     code, env = arco(ws, "run", "slow.task", "--run-key", "stuck")
     assert (code, env["status"]) == (1, "failed")
     assert env["data"]["created"] is False and env["data"]["state"] == "RUNNING"
