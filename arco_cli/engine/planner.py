@@ -127,16 +127,16 @@ def canonical_partitions(raw: Iterable[str]) -> tuple[str, ...]:
     """Canonical, unique, sorted partition keys (a bare date means ``date=d:DATE``)."""
     keys: set[str] = set()
     for item in raw:
+        if item == "":
+            raise ArcoError("INVALID_PARTITION_KEY",
+                            "empty partition key; omit -p for unpartitioned assets",
+                            {"partitionKey": item})
         try:
             keys.add(canonical_partition_key(item))
         except PartitionKeyError as exc:
             raise ArcoError("INVALID_PARTITION_KEY",
                             f"{exc}; use a canonical key such as date=d:2025-01-15 or a "
                             "bare date", {"partitionKey": item}) from None
-        if keys and "" in keys:
-            raise ArcoError("INVALID_PARTITION_KEY",
-                            "empty partition key; omit -p for unpartitioned assets",
-                            {"partitionKey": item})
     return tuple(sorted(keys))
 
 
