@@ -33,19 +33,20 @@ def register(app: typer.Typer) -> None:
     @arco_command("parity-check")
     def parity_check(
         repo: Path | None = typer.Option(
-            None, "--repo", help="Repository to check (default: the git top level, else "
-            "the current directory)."),
+            None, "--repo", metavar="DIR",
+            help="Repository to check (default: the git top level, else the current "
+            "directory)."),
         matrix: list[str] | None = typer.Option(
-            None, "--matrix", help="Matrix file or glob (repeatable; default from "
+            None, "--matrix", metavar="PATH", help="Matrix file or glob (repeatable; default from "
             "[tool.arco.parity], else docs/parity/*matrix*.md and docs/*parity*matrix*.md)."),
         workflow: list[str] | None = typer.Option(
-            None, "--workflow", help="Workflow file or glob (repeatable; default "
+            None, "--workflow", metavar="PATH", help="Workflow file or glob (repeatable; default "
             ".github/workflows/*.yml and *.yaml)."),
         strict: bool = typer.Option(False, "--strict", help="Warnings become errors."),
         fix: bool = typer.Option(False, "--fix", help="Rewrite stale line anchors in "
                                  "place (only their numbers change)."),
         output_format: str = typer.Option(
-            "text", "--format", help="Output: text, json, github or junit."),
+            "text", "--format", metavar="FORMAT", help="Output: text, json, github or junit."),
         projections: bool = typer.Option(
             False, "--projections", help="Also verify the workspace's projections "
             "(as `arco verify`)."),

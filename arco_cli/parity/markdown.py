@@ -114,7 +114,8 @@ def _ends_table(line: str) -> bool:
 
 def parse_tables(text: str) -> list[Table]:
     """Every pipe table of the document, in order."""
-    lines = split_lines(text)
+    # A byte-order mark would hide a heading on line 1; line numbers are unaffected.
+    lines = split_lines(text.removeprefix("\ufeff"))
     tables: list[Table] = []
     section = ""
     fence: str | None = None

@@ -64,7 +64,7 @@ def pytest_verdict(repo: Repo, args: list[str], cwd: str, test: CitedTest) -> Ve
             return undecided(f"`-m {value}` selects by marker")
         if name == "--deselect":
             return undecided(f"`--deselect {value}` may drop the test")
-        if name in ("-c", "--rootdir", "-o", "--override-ini", "-p"):
+        if name in ("-c", "--rootdir", "-o", "--override-ini"):
             return undecided(f"`{name}` changes collection in a way the gate does not model")
         if name == "--ignore" and value is not None:
             ignores.append(_join(cwd, value))

@@ -146,3 +146,15 @@ def test_exit_code_is_two_for_a_missing_matrix_in_every_format(fmt: str,
     else:
         assert res.stdout == ""
         assert "INPUT_UNREADABLE" in res.stderr and "no-such-matrix.md" in res.stderr
+
+
+def test_junit_under_strict_turns_warnings_into_failures() -> None:
+    res = run_arco("parity-check", "--repo", str(PARITY_REPO), "--format", "junit",
+                   "--strict")
+    assert res.returncode == 1
+    suite = ET.fromstring(res.stdout).find("testsuite")
+    assert suite is not None
+    stale = next(c for c in suite.findall("testcase") if c.get("name") == "Rust / Stale anchor")
+    failure = stale.find("failure")
+    assert failure is not None and failure.get("type") == "P103"
+    assert stale.find("system-out") is None

@@ -51,6 +51,11 @@ def test_crlf_line_endings_do_not_leak_into_cells() -> None:
     assert tables[0].rows[0].cells == ("a", "Planned")
 
 
+def test_a_byte_order_mark_does_not_hide_the_first_heading() -> None:
+    tables = parse_tables("\ufeff## Core\n| Capability | Status |\n|---|---|\n| a | b |\n")
+    assert [(t.line, t.section) for t in tables] == [(2, "Core")]
+
+
 def test_cells_without_outer_pipes_split_like_gfm() -> None:
     assert split_cells("a | b") == ["a", "b"]
     assert split_cells("| a | b |") == ["a", "b"]

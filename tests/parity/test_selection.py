@@ -91,6 +91,8 @@ def test_cargo_filter_without_a_cited_function_cannot_be_decided() -> None:
     (["tests/test_api.py::test_canonical_json"], "python", "test_slow_canonical", SKIPS),
     (["tests/test_api.py::TestStore"], "python", "test_key", UNDECIDED),
     (["-c", "other.ini"], "python", "test_canonical_json", UNDECIDED),
+    (["-p", "no:cacheprovider", "-n", "2", "-x", "tests"], "python", "test_key", RUNS),
+    (["-n2", "-kslow", "tests"], "python", "test_canonical_json", SKIPS),
 ])
 def test_pytest_selection(args: list[str], cwd: str, name: str | None, outcome: str) -> None:
     assert pytest_verdict(REPO, args, cwd, CitedTest(API, name, False)).outcome == outcome
