@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def test_text_groups_by_section_errors_first_and_ends_with_the_summary(
     severities = [line.split()[1] for line in lines[rust + 1:python]]
     assert severities == sorted(severities)            # "error" < "warning"
     assert f"    {MATRIX}:27: error P106 [Skipped test] CI does not run" in res.stdout
+    reported = [(m.group(3), int(m.group(1)), m.group(2)) for m in
+                re.finditer(rf"^    {re.escape(MATRIX)}:(\d+): (error|warning) (P\d+)",
+                            res.stdout, re.MULTILINE)]
+    assert sorted(reported) == sorted(EXPECTED)
     assert res.stderr == ""
 
 
@@ -87,7 +92,10 @@ def test_github_format_emits_one_command_per_finding_grouped_per_matrix(
     lines = res.stdout.splitlines()
     assert lines[0] == f"::group::{MATRIX}"
     commands = [line for line in lines if line.startswith(("::error ", "::warning "))]
-    assert len(commands) == len(EXPECTED)
+    parsed = [(re.search(r"title=(P\d+)", c).group(1),  # type: ignore[union-attr]
+               int(re.search(r",line=(\d+),", c).group(1)),  # type: ignore[union-attr]
+               c[2:c.index(" ")]) for c in commands]
+    assert parsed == EXPECTED
     assert commands[0] == (f"::error file={MATRIX},line=15,title=P002 Empty evidence::"
                            "`Evidence (Code)` is empty; cite the code that implements it, "
                            "or change the Status")
@@ -123,6 +131,15 @@ def test_junit_is_valid_xml_with_a_testcase_per_implemented_row() -> None:
     legacy_failure = legacy.find("failure")
     assert legacy_failure is not None and legacy_failure.get("type") == "P001"
     assert suite.get("failures") == str(sum(1 for c in cases if c.find("failure") is not None))
+    # every error of the fixture appears in exactly one failure, every warning in system-out
+    errors = [line for c in cases for f in c.findall("failure")
+              for line in (f.text or "").splitlines()]
+    warnings = [line for c in cases for o in c.findall("system-out")
+                for line in (o.text or "").splitlines()]
+    assert sorted((ln.split()[1], int(ln.split(":")[1])) for ln in errors) == sorted(
+        (rule, line) for rule, line, severity in EXPECTED if severity == "error")
+    assert sorted((ln.split()[2], int(ln.split(":")[1])) for ln in warnings) == sorted(
+        (rule, line) for rule, line, severity in EXPECTED if severity == "warning")
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "github", "junit"])
