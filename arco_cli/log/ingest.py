@@ -305,6 +305,23 @@ def append_events(log: EventLog, inputs: IngestInputs, *, timeout: float,
     scanned = log.head()
     _split_duplicates(pending, _logged(log, pending, 0, scanned), report)
     queue = [event for event in inputs.events if event.event_id in pending]
+    try:
+        _append_queue(log, queue, pending, scanned, report, timeout, on_batch, batch_events,
+                      batch_bytes)
+    except ArcoError as exc:
+        if report.appended == 0:
+            raise
+        # Earlier batches are durable: say so, since the error replaces the report.
+        raise ArcoError(exc.code, f"{exc.message} ({report.appended} events were appended "
+                        "before this; re-run the same ingest to append the rest, duplicates "
+                        "are skipped)", exc.details) from exc
+    return report
+
+
+def _append_queue(log: EventLog, queue: list[IncomingEvent],
+                  pending: dict[str, IncomingEvent], scanned: CommitPoint,
+                  report: IngestReport, timeout: float, on_batch: BatchCallback | None,
+                  batch_events: int, batch_bytes: int) -> None:
     position = 0
     while position < len(queue):
         with log.writer(timeout) as writer:
@@ -329,4 +346,3 @@ def append_events(log: EventLog, inputs: IngestInputs, *, timeout: float,
         _count_appended(batch, report)
         if on_batch is not None:
             on_batch(first, batch)
-    return report
