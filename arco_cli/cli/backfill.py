@@ -107,8 +107,17 @@ def _now() -> int:
     return now_ms()
 
 
+GROUP_HELP = """Backfills over partition ranges.
+
+\b
+Example:
+  arco backfill create analytics.orders --partitions 2025-01-01..2025-01-31 --id jan
+  arco backfill run jan
+"""
+
+
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(name="backfill", help="Backfills over partition ranges.",
+    group = typer.Typer(name="backfill", help=GROUP_HELP,
                         no_args_is_help=True)
     app.add_typer(group, name="backfill")
 

@@ -97,8 +97,16 @@ def _render_list(data: dict[str, Any], console: Console) -> None:
     table(console, ["SCHEDULE", "CRON", "TIMEZONE", "ENABLED", "LAST TICK", "NEXT TICK"], rows)
 
 
+GROUP_HELP = """Cron schedules: list and tick.
+
+\b
+Example:
+  arco schedule tick daily_orders --now 2025-01-15T02:00:00Z
+"""
+
+
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(name="schedule", help="Cron schedules: list and tick.",
+    group = typer.Typer(name="schedule", help=GROUP_HELP,
                         no_args_is_help=True)
     app.add_typer(group, name="schedule")
 
@@ -131,6 +139,7 @@ def register(app: typer.Typer) -> None:
                                         help="Record ticks and requests only; run nothing."),
     ) -> None:
         from arco_cli.config import load_definition
+        from arco_cli.engine.triggers.bridge import UNFINISHED, not_finished_error
         from arco_cli.engine.triggers.schedules import exit_code_of, tick_schedule
 
         ws = current_workspace()
@@ -158,7 +167,11 @@ def register(app: typer.Typer) -> None:
                        "message": "interrupted; the run in progress was recorded as cancelled"}]
         else:
             code = exit_code_of(results, executed=not no_execute)
-            errors = conflict_errors([t.conflict for r in results for t in r.ticks
-                                      if t.conflict is not None])
+            ticks = [t for r in results for t in r.ticks]
+            if code == 3:
+                errors = conflict_errors([t.conflict for t in ticks if t.conflict is not None])
+            elif code == 1:
+                errors = [not_finished_error(t.run_key or "", t.run_id or "", t.state or "")
+                          for t in ticks if t.status == "triggered" and t.state in UNFINISHED]
         emit(data, exit_code=code, errors=errors,
              text=lambda console: _render_ticks(data, console))

@@ -63,8 +63,16 @@ def _render_list(data: dict[str, Any], console: Console) -> None:
     table(console, ["SENSOR", "KIND", "PAUSED", "STATUS", "CURSOR", "LAST EVALUATION"], rows)
 
 
+GROUP_HELP = """Sensors: evaluate and list.
+
+\b
+Example:
+  arco sensor evaluate new_orders
+"""
+
+
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(name="sensor", help="Sensors: evaluate and list.",
+    group = typer.Typer(name="sensor", help=GROUP_HELP,
                         no_args_is_help=True)
     app.add_typer(group, name="sensor")
 
@@ -80,6 +88,7 @@ def register(app: typer.Typer) -> None:
                                         help="Record the evaluation and requests only."),
     ) -> None:
         from arco_cli.config import load_definition
+        from arco_cli.engine.triggers.bridge import not_finished_error
         from arco_cli.engine.triggers.sensor_controller import evaluate_sensor
 
         ws = current_workspace()
@@ -96,10 +105,13 @@ def register(app: typer.Typer) -> None:
             errors = [{"code": "INTERRUPTED",
                        "message": "interrupted; the run in progress was recorded as cancelled"}]
         else:
-            code = result.exit_code
+            code = result.exit_code(executed=not no_execute)
             if code == 3:
                 errors = conflict_errors([r.conflict for r in result.runs
                                           if r.conflict is not None])
+            elif code == 1:
+                errors = [not_finished_error(r.run_key, r.run_id or "", r.state or "")
+                          for r in result.unfinished()]
         emit(data, exit_code=code, errors=errors,
              text=lambda console: _render_eval(data, console))
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from arco_cli.workspace import Workspace
 
 TERMINAL_PUBLIC = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+#: public states of a returned run that is not finished (decisions A15: RUN_NOT_FINISHED)
+UNFINISHED = frozenset({"PENDING", "RUNNING", "CANCELLING"})
 
 
 class CompactionLag(Exception):
@@ -214,6 +216,13 @@ def execute_runs(ws: Workspace, definition: WorkspaceDefinition, run_ids: list[s
             report.interrupted = True
             break
     return report
+
+
+def not_finished_error(run_key: str, run_id: str, state: str) -> dict[str, Any]:
+    return {"code": "RUN_NOT_FINISHED",
+            "message": f"run {run_id} (run key {run_key}) is {state}, not finished; see "
+                       f"'arco explain {run_id}' or 'arco cancel {run_id}'",
+            "details": {"runId": run_id, "runKey": run_key, "state": state}}
 
 
 def public_state(state: FoldState, run_id: str | None) -> str | None:

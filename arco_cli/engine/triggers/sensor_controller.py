@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from arco_cli.engine.triggers.bridge import (
+    UNFINISHED,
     CompactionLag,
     bridge_source,
     controller_batch,
@@ -80,16 +81,19 @@ class SensorEvalResult:
         out["runs"] = [r.shape() for r in self.runs]
         return out
 
-    @property
-    def exit_code(self) -> int:
-        """Decisions A18: conflict 3 > error or unsuccessful run 1 > 0."""
+    def exit_code(self, *, executed: bool) -> int:
+        """Decisions A18: conflict 3 > error or unsuccessful run 1 > 0; with
+        ``--no-execute`` the states of returned runs do not count."""
         if any(r.conflict is not None for r in self.runs):
             return 3
         if self.status == "error":
             return 1
-        if any(r.state is not None and r.state != "SUCCEEDED" for r in self.runs):
+        if executed and any(r.state is not None and r.state != "SUCCEEDED" for r in self.runs):
             return 1
         return 0
+
+    def unfinished(self) -> list[SensorRunItem]:
+        return [r for r in self.runs if r.conflict is None and r.state in UNFINISHED]
 
 
 def _sensor(definition: WorkspaceDefinition, sensor_id: str) -> SensorDef:
