@@ -64,12 +64,37 @@ def render_ingest(data: dict[str, Any], dry_run: bool, console: Console) -> None
                   f"{mark['logOffset']}.")
 
 
-def _acknowledge(first: int, batch: Sequence[IncomingEvent]) -> None:
-    # One line per durable batch, flushed: what an operator (or the crash test) may
-    # rely on having been committed.
-    sys.stderr.write(f"ingest: committed offsets {first}-{first + len(batch) - 1} "
-                     f"({len(batch)} events, last {batch[-1].event_id})\n")
-    sys.stderr.flush()
+class _BatchFeedback:
+    """After each durable batch: an acknowledgement line (``-v``) and/or a progress bar
+    (interactive stderr, more than one batch, never with ``--json``)."""
+
+    def __init__(self, total: int, acknowledge: bool, show_bar: bool) -> None:
+        self._acknowledge = acknowledge
+        self._bar: Any = None
+        self._task: Any = None
+        if show_bar:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+                                 console=Console(stderr=True), transient=True)
+            self._task = self._bar.add_task("ingest", total=total)
+            self._bar.start()
+
+    def __call__(self, first: int, batch: Sequence[IncomingEvent]) -> None:
+        if self._acknowledge:
+            # One flushed line per durable batch: what an operator (or the crash test)
+            # may rely on having been committed.
+            sys.stderr.write(f"ingest: committed offsets {first}-{first + len(batch) - 1} "
+                             f"({len(batch)} events, last {batch[-1].event_id})\n")
+            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.advance(self._task, len(batch))
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def register(app: typer.Typer) -> None:
@@ -83,7 +108,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from arco_cli.errors import ArcoError
         from arco_cli.log import EventLog
-        from arco_cli.log.ingest import append_events, plan_dry_run, read_inputs
+        from arco_cli.log.ingest import BATCH_EVENTS, append_events, plan_dry_run, read_inputs
 
         ws = current_workspace()
         log = EventLog(ws.log_dir)
@@ -101,9 +126,15 @@ def register(app: typer.Typer) -> None:
             head = log.head()
             watermark = _watermark(head.max_event_id, head.records)
         else:
-            verbose = options.CURRENT.options.verbose > 0
-            report = append_events(log, inputs, timeout=lock_timeout(),
-                                   on_batch=_acknowledge if verbose else None)
+            opts = options.CURRENT.options
+            feedback = _BatchFeedback(
+                len(inputs.events), acknowledge=opts.verbose > 0,
+                show_bar=(sys.stderr.isatty() and not opts.json and not opts.quiet
+                          and len(inputs.events) > BATCH_EVENTS))
+            try:
+                report = append_events(log, inputs, timeout=lock_timeout(), on_batch=feedback)
+            finally:
+                feedback.stop()
             from arco_cli.projections import fold_workspace
 
             folded = fold_workspace(ws, lock_timeout=lock_timeout())
