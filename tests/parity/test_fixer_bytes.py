@@ -13,8 +13,8 @@ from arco_cli.parity.fixer import apply_fixes
 from arco_cli.parity.rules import AnchorFix
 
 # Any text without the characters that delimit lines or code spans.
-TEXT = st.text(alphabet=st.characters(blacklist_characters="`\n",
-                                      blacklist_categories=("Cs",)), max_size=30)
+TEXT = st.text(alphabet=st.characters(exclude_characters="`\n",
+                                      exclude_categories=["Cs"]), max_size=30)
 
 
 @settings(max_examples=60, deadline=None)
