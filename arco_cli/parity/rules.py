@@ -92,7 +92,9 @@ def check_matrix(ctx: Context, rel: str, text: str) -> MatrixResult:
 
 def _check_row(ctx: Context, rel: str, table: Table, row: Row,
                seen: dict[tuple[str, str], int], result: MatrixResult) -> None:
-    cells = dict(zip(table.header, row.cells, strict=False))
+    cells: dict[str, str] = {}
+    for title, cell in zip(table.header, row.cells, strict=False):
+        cells.setdefault(title, cell)          # the first of duplicate columns counts
     if not any(c.strip() for c in row.cells):
         return
     capability = cells["Capability"].strip()
@@ -123,12 +125,14 @@ def _check_row(ctx: Context, rel: str, table: Table, row: Row,
         return
     result.rows.append(RowRef(rel, row.line, table.section, capability, table.line))
 
+    # The fixer finds a span again by its text and its rank among equal spans on the
+    # row's line, counted in cell order.
     ordinals: dict[str, int] = {}
-    span_ordinal: dict[tuple[str, int, int, int], int] = {}
+    span_ordinal: dict[tuple[int, int, int], int] = {}
     for ci, cell in enumerate(row.cells):
         for ii, item in enumerate(evidence.items(cell)):
-            for si, span in enumerate(evidence.spans(item)):
-                span_ordinal[(table.header[ci], ii, si, span.start)] = ordinals.get(span.text, 0)
+            for span in evidence.spans(item):
+                span_ordinal[(ci, ii, span.start)] = ordinals.get(span.text, 0)
                 ordinals[span.text] = ordinals.get(span.text, 0) + 1
 
     for column in EVIDENCE:
@@ -137,11 +141,10 @@ def _check_row(ctx: Context, rel: str, table: Table, row: Row,
             add("P002", ERROR, f"`{column}` is empty; cite {_what(column)}, or change "
                 "the Status", column)
             continue
+        ci = table.header.index(column)
         for ii, item in enumerate(evidence.items(cell)):
-            all_spans = evidence.spans(item)
             for span in evidence.path_spans(column, item):
-                si = all_spans.index(span)
-                ordinal = span_ordinal.get((column, ii, si, span.start), 0)
+                ordinal = span_ordinal.get((ci, ii, span.start), 0)
                 _check_path(ctx, span, column, row, ordinal, add, result)
 
     tests_ok = _check_tests_cell(ctx, cells[TESTS], add)

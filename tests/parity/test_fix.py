@@ -45,3 +45,22 @@ def test_a_second_fix_run_changes_nothing(repo_copy: Path) -> None:
     second = run_arco("parity-check", "--repo", str(repo_copy), "--fix", "--json")
     assert second.envelope["data"]["fixed"] == []
     assert matrix.read_bytes() == after_first
+
+
+def test_fix_rewrites_only_the_stale_one_of_two_equal_spans(tmp_path: Path) -> None:
+    from arco_cli.parity.check import Options, run_check
+
+    repo = tmp_path / "r"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "a.rs").write_text("fn f() {}\n" + "\n" * 8 + "fn g() {}\n",
+                                       encoding="utf-8")
+    (repo / "docs").mkdir()
+    matrix = repo / "docs" / "parity-matrix.md"
+    row = ("| X | Implemented | `src/a.rs:1` (`f`)<br>`src/a.rs:1` (`g`) | t | c |")
+    matrix.write_text("| Capability | Status | Evidence (Code) | Evidence (Tests) | "
+                      f"Evidence (CI) |\n|---|---|---|---|---|\n{row}\n", encoding="utf-8")
+    report = run_check(Options(repo=repo, fix=True), repo)
+    assert [(f.line, f.old, f.new) for f in report.fixed or []] == [
+        (3, "src/a.rs:1", "src/a.rs:10")]
+    assert matrix.read_text(encoding="utf-8").splitlines()[2] == (
+        "| X | Implemented | `src/a.rs:1` (`f`)<br>`src/a.rs:10` (`g`) | t | c |")
