@@ -324,7 +324,9 @@ class _Execution:
             "python": asset.python, "workspace": str(self.ws.root), "run_id": self.run_id,
             "task_key": att.task.key, "asset_key": asset.key,
             "partition_key": att.task.partition_key or None, "partition_values": values,
-            "attempt": att.number, "attempt_id": att.attempt_id, "env": env,
+            "attempt": att.number, "attempt_id": att.attempt_id,
+            # the pool's environment is this process's minus TASK_ENV: send only the task's
+            "env": {k: env[k] for k in TASK_ENV if k in env},
             "log_path": str(att.path("log")), "result_path": str(att.path("output.json")),
             "stdout_path": str(att.path("stdout")), "stderr_path": str(att.path("stderr")),
             "delta": att.delta,
@@ -391,7 +393,7 @@ class _Execution:
         except MalformedOutput as exc:
             return failure("CONFIGURATION", f"ARCO_OUTPUT {att.path('output.json')}: {exc}",
                            False)
-        result = interpret(status, report, stderr_tail(att.path("stderr")))
+        result = interpret(status, report, lambda: stderr_tail(att.path("stderr")))
         if att.kind == "run" and result.outcome == "succeeded" and result.output:
             output = dict(result.output)
             problem = check_reported_delta(output, att.delta, self.ws.root)

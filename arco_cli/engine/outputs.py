@@ -9,6 +9,7 @@ retrying it would only repeat the same broken report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,13 +124,16 @@ def _reported_error(error: dict[str, Any]) -> AttemptResult:
                    error.get("stackTrace"))
 
 
-def interpret(exit_status: int, report: dict[str, Any] | None, stderr: str) -> AttemptResult:
-    """Outcome of a finished process (``exit_status`` < 0: killed by that signal)."""
+def interpret(exit_status: int, report: dict[str, Any] | None,
+              stderr: Callable[[], str]) -> AttemptResult:
+    """Outcome of a finished process (``exit_status`` < 0: killed by that signal);
+    ``stderr`` gives the tail of its stderr, read only when it becomes the message."""
     if exit_status != 0:
         if report is not None and "error" in report:
             return _reported_error(report["error"])
-        if stderr:
-            return failure("USER_CODE", stderr)
+        tail = stderr()
+        if tail:
+            return failure("USER_CODE", tail)
         if exit_status < 0:
             return failure("USER_CODE", f"killed by signal {-exit_status}")
         return failure("USER_CODE", f"exited with status {exit_status}")

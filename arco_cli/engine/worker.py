@@ -143,7 +143,8 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
 
     workspace = Path(spec["workspace"])
     sys.path.insert(0, str(workspace))
-    os.chdir(workspace)
+    if os.getcwd() != str(workspace):  # a pool worker already starts there
+        os.chdir(workspace)
     context = TaskContext(
         run_id=spec["run_id"], task_key=spec["task_key"], asset_key=spec["asset_key"],
         partition_key=spec["partition_key"], partition_values=spec["partition_values"],
@@ -205,8 +206,7 @@ def serve() -> int:
         spec = json.loads(line)
         _redirect(1, spec["stdout_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         _redirect(2, spec["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.environ.clear()
-        os.environ.update(spec["env"])
+        os.environ.update(spec["env"])  # the task's ARCO_* variables over the pool's env
         try:
             status = run_and_report(spec)
         except BaseException:  # never leave the executor without an answer
@@ -219,7 +219,8 @@ def serve() -> int:
             os.environ.clear()
             os.environ.update(base_env)
             sys.path[:] = base_path
-            os.chdir(base_cwd)
+            if os.getcwd() != base_cwd:
+                os.chdir(base_cwd)
         data = (json.dumps({"status": status}) + "\n").encode()
         while data:
             data = data[os.write(proto_out, data):]
