@@ -119,6 +119,7 @@ def test_concurrent_evaluation_loses_the_cursor_compare_and_set(tmp_path: Path) 
 kind = "poll"
 python = "racy:evaluate"
 selection = ["raw.orders"]
+min_interval_s = 0
 """)
     (ws / "racy.py").write_text(f"""\
 import os, subprocess
@@ -141,7 +142,7 @@ def evaluate(ctx):
     assert sorted(index_keys) == ["inner-1", "outer"]   # both appended, only one accepted
     listing = arco_json(ws, "sensor", "list", expect=0)["data"]["sensors"]
     assert listing == [{"sensorId": "racy", "kind": "poll", "selection": ["raw.orders"],
-                        "minIntervalS": 30, "paused": False, "status": "ACTIVE",
+                        "minIntervalS": 0, "paused": False, "status": "ACTIVE",
                         "stateVersion": 1, "cursor": "inner-1",
                         "lastEvalId": "eval:racy:poll:1735689660:none",
                         "lastEvaluationAt": "2025-01-01T00:01:00.000Z"}]
@@ -151,6 +152,14 @@ def evaluate(ctx):
     assert env["data"]["status"] == "triggered"
     assert env["data"]["runs"][0]["created"] is True
     assert env["data"]["cursor"] == "inner-2"
+    # the same second with the same cursor again: recognised before evaluating
+    logged = len(events(ws))
+    again = arco_json(ws, "sensor", "evaluate", "racy", "--now", "2025-01-01T00:02:00Z",
+                      "--no-execute", expect=0)
+    assert again["data"]["status"] == "duplicate"
+    assert again["data"]["runs"] == [{"runKey": "inner-2", "runId": env["data"]["runs"][0][
+        "runId"], "created": False}]
+    assert len(events(ws)) == logged
 
 
 def test_paused_sensor_is_not_evaluated(tmp_path: Path) -> None:

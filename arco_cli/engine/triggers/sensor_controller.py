@@ -164,6 +164,11 @@ def evaluate_sensor(ws: Workspace, definition: WorkspaceDefinition, sensor_id: s
         expected = int(sensor_state["state_version"]) if sensor_state else 0
         eid = eval_id(sensor_id, "poll", message_id=None, poll_epoch=poll_epoch,
                       cursor_before=cursor_before)
+        existing = state.get("sensor_evals", scoped(ws, eid))
+        if existing is not None:
+            # same second, same cursor: the evaluation event would be a gate duplicate
+            # while fresh requests would not, so nothing is evaluated (as A26 for push)
+            return _duplicate(ws, state, sensor_id, existing)
 
     result_obj: EvaluatorResult | None = None
     error: str | None = None
@@ -194,11 +199,10 @@ def evaluate_sensor(ws: Workspace, definition: WorkspaceDefinition, sensor_id: s
                            skip_reason=payloads[0].get("skip_reason"))
     try:
         with controller_batch(ws, lock_timeout, now_ms) as (locked, batch):
-            if sensor.kind == "push":
-                again = locked.get("sensor_evals", scoped(ws, eid))
-                if again is not None:   # redelivered while we evaluated
-                    out = _duplicate(ws, locked, sensor_id, again)
-                    return out
+            again = locked.get("sensor_evals", scoped(ws, eid))
+            if again is not None:   # recorded by another process while we evaluated
+                out = _duplicate(ws, locked, sensor_id, again)
+                return out
             for body in payloads:
                 event_id = batch.add(body)
                 if body["type"] == "run_requested":
