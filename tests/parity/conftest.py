@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, CliResult
 
 PARITY_REPO = FIXTURES / "parity"
 MATRIX = "docs/parity/matrix.md"
@@ -37,3 +40,21 @@ def repo_copy(tmp_path: Path) -> Path:
     target = tmp_path / "repo"
     shutil.copytree(PARITY_REPO, target)
     return target
+
+
+def run_in_process(*args: str, cwd: Path | None = None) -> CliResult:
+    """The CLI entry point (argv parsing, envelope, exit codes) without a new
+    interpreter: for the many exit-code and configuration cases, to keep the suite fast.
+    End-to-end behaviour is covered by ``run_arco`` subprocess tests."""
+    from arco_cli.cli.main import run
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err):
+            code = run(list(args))
+    finally:
+        os.chdir(previous)
+    return CliResult(code, out.getvalue(), err.getvalue())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliResult, run_arco
-from tests.parity.conftest import CLEAN_LINES, EXPECTED, MATRIX, PARITY_REPO
+from tests.parity.conftest import CLEAN_LINES, EXPECTED, MATRIX, PARITY_REPO, run_in_process
 
 
 def _triples(findings: list[dict[str, object]]) -> list[tuple[object, object, object]]:
@@ -53,7 +53,7 @@ def test_fixable_flag_marks_stale_anchors_and_past_end_anchors_with_a_symbol(
 
 
 def test_strict_relabels_warnings_as_errors_in_json() -> None:
-    res = run_arco("parity-check", "--repo", str(PARITY_REPO), "--strict",
+    res = run_in_process("parity-check", "--repo", str(PARITY_REPO), "--strict",
                    "--format", "json")
     data = res.envelope["data"]
     assert res.returncode == 1
@@ -144,7 +144,7 @@ def test_junit_is_valid_xml_with_a_testcase_per_implemented_row() -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json", "github", "junit"])
 def test_exit_code_is_zero_on_a_clean_matrix_in_every_format(fmt: str) -> None:
-    res = run_arco("parity-check", "--repo", str(PARITY_REPO), "--matrix",
+    res = run_in_process("parity-check", "--repo", str(PARITY_REPO), "--matrix",
                    str(PARITY_REPO / "docs" / "clean-matrix.md"), "--format", fmt)
     assert res.returncode == 0, res.stdout + res.stderr
     if fmt == "json":
@@ -154,8 +154,8 @@ def test_exit_code_is_zero_on_a_clean_matrix_in_every_format(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["text", "json", "github", "junit"])
 def test_exit_code_is_two_for_a_missing_matrix_in_every_format(fmt: str,
                                                               tmp_path: Path) -> None:
-    res = run_arco("parity-check", "--repo", str(PARITY_REPO), "--matrix",
-                   "docs/no-such-matrix.md", "--format", fmt, cwd=tmp_path)
+    res = run_in_process("parity-check", "--repo", str(PARITY_REPO), "--matrix",
+                         "docs/no-such-matrix.md", "--format", fmt, cwd=tmp_path)
     assert res.returncode == 2
     if fmt == "json":
         assert res.envelope["errors"][0]["code"] == "INPUT_UNREADABLE"
@@ -166,8 +166,8 @@ def test_exit_code_is_two_for_a_missing_matrix_in_every_format(fmt: str,
 
 
 def test_junit_under_strict_turns_warnings_into_failures() -> None:
-    res = run_arco("parity-check", "--repo", str(PARITY_REPO), "--format", "junit",
-                   "--strict")
+    res = run_in_process("parity-check", "--repo", str(PARITY_REPO), "--format", "junit",
+                         "--strict")
     assert res.returncode == 1
     suite = ET.fromstring(res.stdout).find("testsuite")
     assert suite is not None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from arco_cli.parity.findings import ERROR, Finding, Report
 from arco_cli.parity.reporters import escape_data, escape_property, render_github
-from tests.conftest import run_arco
+from tests.parity.conftest import run_in_process
 
 
 def _small_repo(root: Path) -> Path:
@@ -29,7 +29,7 @@ def _small_repo(root: Path) -> Path:
 
 def test_default_discovery_finds_docs_parity_matrix_md_and_yml(tmp_path: Path) -> None:
     repo = _small_repo(tmp_path / "r")
-    res = run_arco("parity-check", "--repo", str(repo), "--json")
+    res = run_in_process("parity-check", "--repo", str(repo), "--json")
     assert res.returncode == 0
     data = res.envelope["data"]
     assert data["rowsChecked"] == 1
@@ -38,7 +38,7 @@ def test_default_discovery_finds_docs_parity_matrix_md_and_yml(tmp_path: Path) -
 
 def test_strict_turns_a_warning_into_a_failing_exit(tmp_path: Path) -> None:
     repo = _small_repo(tmp_path / "r")
-    res = run_arco("parity-check", "--repo", str(repo), "--strict")
+    res = run_in_process("parity-check", "--repo", str(repo), "--strict")
     assert res.returncode == 1
     assert "error P108 [Y]" in res.stdout
     assert res.stdout.splitlines()[-1] == "1 rows checked, 1 errors, 0 warnings"
@@ -52,10 +52,10 @@ def test_pyproject_table_wins_over_arco_toml(tmp_path: Path) -> None:
     (repo / "pyproject.toml").write_text(
         '[tool.arco.parity]\nmatrix = ["docs/claims.md"]\nimplemented_status = "Implemented"'
         '\nanchor_tolerance = 0\ntest_runners = ["just"]\n', encoding="utf-8")
-    res = run_arco("parity-check", "--repo", str(repo), "--json")
+    res = run_in_process("parity-check", "--repo", str(repo), "--json")
     assert res.returncode == 0, res.stdout
     (repo / "pyproject.toml").unlink()
-    res = run_arco("parity-check", "--repo", str(repo), "--json")
+    res = run_in_process("parity-check", "--repo", str(repo), "--json")
     assert res.returncode == 2
     assert res.envelope["errors"][0]["code"] == "INPUT_UNREADABLE"
 
@@ -64,7 +64,7 @@ def test_unknown_config_key_is_invalid_config_naming_the_key(tmp_path: Path) -> 
     repo = _small_repo(tmp_path / "r")
     (repo / "arco.toml").write_text('[parity]\nmatrixes = ["x.md"]\nanchor_tolerance = -1\n',
                                     encoding="utf-8")
-    res = run_arco("parity-check", "--repo", str(repo), "--json")
+    res = run_in_process("parity-check", "--repo", str(repo), "--json")
     assert res.returncode == 2
     errors = res.envelope["errors"]
     assert [(e["code"], e["details"]["keyPath"]) for e in errors] == [
@@ -74,7 +74,7 @@ def test_unknown_config_key_is_invalid_config_naming_the_key(tmp_path: Path) -> 
 def test_no_matrix_found_is_exit_2_and_templates_do_not_count(tmp_path: Path) -> None:
     repo = _small_repo(tmp_path / "r")
     (repo / "docs" / "parity-matrix.md").rename(repo / "docs" / "parity-matrix-template.md")
-    res = run_arco("parity-check", "--repo", str(repo), "--format", "github")
+    res = run_in_process("parity-check", "--repo", str(repo), "--format", "github")
     assert res.returncode == 2
     assert res.stdout == ""
     assert "no parity matrix found" in res.stderr
@@ -84,7 +84,7 @@ def test_an_unparsable_workflow_is_exit_2_naming_file_and_line(tmp_path: Path) -
     repo = _small_repo(tmp_path / "r")
     (repo / ".github" / "workflows" / "broken.yaml").write_text(
         "jobs:\n  a: [unclosed\n", encoding="utf-8")
-    res = run_arco("parity-check", "--repo", str(repo), "--json")
+    res = run_in_process("parity-check", "--repo", str(repo), "--json")
     assert res.returncode == 2
     error = res.envelope["errors"][0]
     assert error["code"] == "INPUT_UNREADABLE"
