@@ -94,3 +94,27 @@ def test_run_cause_names_failed_tasks_and_the_skip_count() -> None:
     filtered = {"state": "FAILED", "tasks": [tasks[1]],
                 "taskCounts": {"failed": 1, "skipped": 2}}
     assert run_cause(filtered) == "Failed because 1 task failed; 2 downstream tasks skipped."
+
+
+def test_verify_runs_and_partitions_text_name_codes_states_and_staleness() -> None:
+    from arco_cli.diagnostics import partition_rows, runs_list
+    from arco_cli.render.partitions import render_partitions
+    from arco_cli.render.runs import render_runs
+    from arco_cli.render.verify import render_verify
+    from tests.diagnostics.conftest import fold_scenario, ms
+
+    out = _text(render_verify, {
+        "checked": {"events": 3, "tables": 15, "tasks": 1, "partitions": 1, "deltaCommits": 1},
+        "findings": [{"code": "DELTA_TABLE_MISSING", "message": "no table", "runId": "r",
+                      "taskKey": "t"}]})
+    assert "Checked 3 events, 15 tables, 1 tasks, 1 partitions, 1 Delta commits." in out
+    assert "DELTA_TABLE_MISSING (runId r taskKey t): no table" in out
+    state = fold_scenario()
+    runs = _text(render_runs, runs_list(state))
+    assert "run_7drmbfb47rujhiqff3f6gthbhm  FAILED" in runs
+    assert "4 tasks: 1 succeeded, 1 failed, 2 skipped" in runs
+    rows = partition_rows(state, None, False, ms("2025-01-16T03:00:00.000Z"),
+                          {"load.b": ((), None, 1440, False)})
+    text = _text(render_partitions, {"partitions": rows})
+    assert "load.b" in text and "NEVER_MATERIALIZED: never materialized" in text
+    assert "(unpartitioned)" in text and "FRESHNESS_POLICY" in text
