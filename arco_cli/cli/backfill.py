@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from arco_cli.cli.output import arco_command, current_workspace, emit, lock_timeout, warn
-from arco_cli.cli.schedule import conflict_errors, show_progress, table
+from arco_cli.cli.schedule import conflict_errors, failed_run_lines, show_progress, table
 from arco_cli.errors import ArcoError
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ def _render_row(data: dict[str, Any], console: Console) -> None:
                  f"{c['partitionKeys'][0]} .. {c['partitionKeys'][-1]}"
                  if len(c["partitionKeys"]) > 1 else c["partitionKeys"][0]] for c in chunks]
         table(console, ["CHUNK", "STATE", "RUN", "PARTITIONS"], rows)
+        failed_run_lines(console, [(c["runId"], c["state"]) for c in chunks
+                                   if c["state"] == "FAILED" and c.get("runId")])
 
 
 def _render_list(data: dict[str, Any], console: Console) -> None:

@@ -61,13 +61,36 @@ def show_progress() -> bool:
     return not json_mode() and sys.stderr.isatty()
 
 
+_STATE_COLOURS = {
+    "SUCCEEDED": "green", "triggered": "green", "finished": "green",
+    "FAILED": "red", "CANCELLED": "red", "failed": "red", "conflict": "red", "error": "red",
+    "RUNNING": "yellow", "PENDING": "yellow", "PAUSED": "yellow", "CANCELLING": "yellow",
+    "PLANNED": "yellow", "skipped": "yellow",
+}
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
 def table(console: Console, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Aligned plain-text columns (same content as the JSON data)."""
+    """Aligned text columns (same content as the JSON data); state words coloured."""
     widths = [len(h) for h in header]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    for row in (header, *rows):
-        console.print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+    for i, row in enumerate((header, *rows)):
+        cells = []
+        for cell, width in zip(row, widths, strict=True):
+            padded = _escape(cell.ljust(width))
+            colour = _STATE_COLOURS.get(cell) if i else None
+            cells.append(f"[{colour}]{padded}[/{colour}]" if colour else padded)
+        console.print("  ".join(cells).rstrip())
+
+
+def failed_run_lines(console: Console, runs: Sequence[tuple[str, str]]) -> None:
+    """One sentence per run that did not succeed, pointing at its explanation."""
+    for run_id, state in runs:
+        console.print(f"run {run_id} is {state}; 'arco explain {run_id}' shows why",
                       markup=False)
 
 
@@ -85,6 +108,8 @@ def _render_ticks(data: dict[str, Any], console: Console) -> None:
     rows = [[t["tickId"], t["status"], t.get("runKey", "-"), t.get("runId", "-"),
              t.get("state", "-"), t.get("reason") or t.get("error") or ""] for t in ticks]
     table(console, ["TICK", "STATUS", "RUN KEY", "RUN", "STATE", "NOTE"], rows)
+    failed_run_lines(console, [(t["runId"], t["state"]) for t in ticks
+                               if t.get("state") not in (None, "SUCCEEDED")])
 
 
 def _render_list(data: dict[str, Any], console: Console) -> None:

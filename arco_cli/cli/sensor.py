@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from arco_cli.cli.output import arco_command, current_workspace, emit, lock_timeout, warn
-from arco_cli.cli.schedule import conflict_errors, parse_now, show_progress, table
+from arco_cli.cli.schedule import (
+    conflict_errors,
+    failed_run_lines,
+    parse_now,
+    show_progress,
+    table,
+)
 from arco_cli.errors import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
@@ -52,6 +58,8 @@ def _render_eval(data: dict[str, Any], console: Console) -> None:
                  "conflict" if r.get("conflict") else r.get("state", "-")]
                 for r in data["runs"]]
         table(console, ["RUN KEY", "RUN", "CREATED", "STATE"], rows)
+        failed_run_lines(console, [(r["runId"], r["state"]) for r in data["runs"]
+                                   if r.get("state") not in (None, "SUCCEEDED")])
 
 
 def _render_list(data: dict[str, Any], console: Console) -> None:

@@ -26,6 +26,9 @@ run = [{PY}, "-c", "pass"]
 [assets."g.d"]
 deps = ["g.a"]
 run = [{PY}, "-c", "pass"]
+[assets."p.e"]
+run = [{PY}, "-c", "import os; assert os.environ['ARCO_PARTITION_KEY']"]
+partitioned_by = ["date"]
 """
 
 
@@ -105,3 +108,16 @@ def test_rerun_of_an_unknown_run_is_refused(failed: tuple[Path, str]) -> None:
     ws, _ = failed
     code, env = arco(ws, "rerun", "run_nope", "--from-failure")
     assert code == 2 and env["errors"][0]["code"] == "UNKNOWN_RUN"
+
+
+def test_rerun_select_by_asset_key_takes_every_partition_task(failed: tuple[Path, str]) -> None:
+    ws, _ = failed
+    code, parent = arco(ws, "run", "p.e", "-p", "2025-01-15", "-p", "2025-01-16")
+    assert code == 0
+    keys = [t["taskKey"] for t in parent["data"]["tasks"]]
+    assert len(keys) == 2 and all(k.startswith("p.e@part_") for k in keys)
+    code, env = arco(ws, "rerun", parent["data"]["runId"], "--select", "p.e")
+    assert code == 0, env
+    tasks = env["data"]["run"]["tasks"]
+    assert [t["taskKey"] for t in tasks] == keys
+    assert sorted(t["partitionKey"] for t in tasks) == ["date=d:2025-01-15", "date=d:2025-01-16"]

@@ -227,3 +227,14 @@ def test_concurrent_requests_for_one_run_key_create_exactly_one_run(ws: Path) ->
             assert env["errors"][0]["code"] == "RUN_NOT_FINISHED"
         else:
             assert (proc.returncode, env["data"]["state"]) == (0, "SUCCEEDED")
+
+
+def test_run_gives_up_on_a_locked_log_and_writes_nothing(ws: Path) -> None:
+    log = EventLog(ws / ".arco" / "log")
+    log.check_scope("local", "default")
+    with log.writer(5):
+        result = run_arco("-w", str(ws), "--json", "--lock-timeout", "0.2", "run", "raw.orders",
+                          "--run-key", "locked")
+    assert result.returncode == 2
+    assert result.envelope["errors"][0]["code"] == "WORKSPACE_LOCKED"
+    assert records(ws) == 0

@@ -116,6 +116,39 @@ def test_duplicate_object_keys_are_invalid_payload() -> None:
     assert state.rows("runs") == []
 
 
+@pytest.mark.parametrize("value", [b"18446744073709551616", b'"\\ud800"', b"NaN"])
+def test_values_without_canonical_json_are_invalid_payload(value: bytes) -> None:
+    line = scenario_lines("cancel")[0]
+    broken = line.replace(b'"root_assets":["raw.a"]', b'"root_assets":["raw.a"],"x":' + value)
+    assert broken != line
+    (row,) = fold_lines([broken]).rows("event_outcomes")
+    assert (row["outcome"], row["reason"]) == ("rejected", "invalid_payload")
+
+
+def test_reordered_but_valid_record_folds_like_its_canonical_form() -> None:
+    line = scenario_lines("cancel")[0]
+    event = json.loads(line)
+    reordered = json.dumps(dict(reversed(list(event.items()))), indent=1).encode()
+    reordered = reordered.replace(b"\n", b"")
+    assert fold_lines([reordered]).rows("runs") == fold_lines([line]).rows("runs")
+
+
+def test_gate_digest_of_a_canonical_record_is_the_digest_of_its_canonical_data() -> None:
+    import hashlib
+
+    from arco_cli.fold.procedure import RecordParser, _payload_digest
+
+    parser = RecordParser()
+    for name in ("retries", "run_keys", "lineage"):
+        for line in scenario_lines(name):
+            obj = parser.parse(line)
+            problem, canonical = parser.canonical_problem(obj, line)
+            assert (problem, canonical) == (None, True)
+            expected = hashlib.blake2b(canonical_json(obj["data"]).encode(),
+                                       digest_size=8).digest()
+            assert _payload_digest(obj, line, True) == expected
+
+
 def test_malformed_envelope_is_invalid_with_empty_required_columns() -> None:
     record = b'{"event_id":"01JGFJJZZ80000000000000000","data":{"type":"plan_created"}}'
     (row,) = fold_lines([record]).rows("event_outcomes")
