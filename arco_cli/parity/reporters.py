@@ -70,6 +70,9 @@ def render_github(report: Report) -> str:
         by_file.setdefault(f.file, []).append(f)
     for file in sorted(set(report.matrices) | set(by_file)):
         lines.append(f"::group::{escape_data(file)}")
+        for fix in (x for x in report.fixed or [] if x.file == file):
+            lines.append(f"::notice file={escape_property(fix.file)},line={fix.line},"
+                         f"title=fixed::{escape_data(f'`{fix.old}` -> `{fix.new}`')}")
         for f in by_file.get(file, []):
             props = ",".join([
                 f"file={escape_property(f.file)}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import run_arco
-from tests.parity.conftest import EXPECTED, MATRIX
+from tests.parity.conftest import EXPECTED, MATRIX, run_in_process
 
 
 def test_fix_changes_only_anchor_numbers_and_reports_each_rewrite(repo_copy: Path) -> None:
@@ -42,6 +42,9 @@ def test_a_second_fix_run_changes_nothing(repo_copy: Path) -> None:
     assert "fixed docs/parity/matrix.md:23: `crates/flow/src/lib.rs:20` -> " \
         "`crates/flow/src/lib.rs:6`" in first.stdout
     after_first = matrix.read_bytes()
+    second = run_arco("parity-check", "--repo", str(repo_copy), "--fix", "--format", "github")
+    assert "::notice" not in second.stdout
+    assert matrix.read_bytes() == after_first
     second = run_arco("parity-check", "--repo", str(repo_copy), "--fix", "--json")
     assert second.envelope["data"]["fixed"] == []
     assert matrix.read_bytes() == after_first
@@ -64,3 +67,12 @@ def test_fix_rewrites_only_the_stale_one_of_two_equal_spans(tmp_path: Path) -> N
         (3, "src/a.rs:1", "src/a.rs:10")]
     assert matrix.read_text(encoding="utf-8").splitlines()[2] == (
         "| X | Implemented | `src/a.rs:1` (`f`)<br>`src/a.rs:10` (`g`) | t | c |")
+
+
+def test_fix_in_github_format_announces_each_rewrite(repo_copy: Path) -> None:
+    res = run_in_process("parity-check", "--repo", str(repo_copy), "--fix", "--format",
+                         "github")
+    notices = [line for line in res.stdout.splitlines() if line.startswith("::notice")]
+    assert notices[0] == (f"::notice file={MATRIX},line=21,title=fixed::"
+                          "`crates/flow/src/lib.rs:999` -> `crates/flow/src/lib.rs:6`")
+    assert len(notices) == 3
