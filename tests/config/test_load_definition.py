@@ -40,8 +40,11 @@ matrix = ["docs/parity/matrix.md"]
 """
 
 
-def _problems(tmp_path: Path, body: str) -> list[tuple[str, str]]:
-    root = write_workspace(tmp_path / "ws", body)
+def _problems(tmp_path: Path, body: str, *, header: bool = True) -> list[tuple[str, str]]:
+    root = write_workspace(tmp_path / "ws", body) if header else tmp_path / "ws"
+    if not header:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "arco.toml").write_text(body, encoding="utf-8")
     with pytest.raises(ArcoError) as info:
         load_definition(root)
     assert info.value.code == "INVALID_CONFIG"
@@ -176,11 +179,20 @@ run = ["true"]
     ('[assets."raw.more"]\nrun = ["x"]\ntimeout_s = true\n', 'assets."raw.more".timeout_s',
      "expected an integer, got a boolean"),
     ('[assets."Raw.more"]\nrun = ["x"]\n', 'assets."Raw.more"', "asset key"),
+    ('[assets."raw/orders"]\nrun = ["x"]\n', 'assets."raw/orders"', "defined twice"),
+    ('[sensors.n]\nkind = "poll"\nrun = ["e"]\npython = "m:f"\nselection = ["raw.orders"]\n',
+     "sensors.n", "both 'run' and 'python'"),
+    ('[sensors.n]\nkind = "poll"\npython = "m:f"\nselection = ["raw.orders"]\n'
+     'min_interval_s = -1\n', "sensors.n.min_interval_s", "out of range"),
+    ('[workspace]\ntenantt = "x"\n', "workspace.tenantt", "unknown key"),
+    ('[defaults]\ntimeout_s = 0\n', "defaults.timeout_s", "out of range"),
 ])
 def test_invalid_definition_is_reported_at_its_key_path(
         tmp_path: Path, body: str, path: str, fragment: str) -> None:
     base = '[assets."raw.orders"]\nrun = ["true"]\n'
-    problems = _problems(tmp_path, base + body)
+    # the [workspace] case replaces the default header, which already has that table
+    header = not body.startswith("[workspace]")
+    problems = _problems(tmp_path, base + body if header else body + base, header=header)
     assert [p for p, _ in problems] == [path]
     message = problems[0][1]
     assert message.startswith(path + ":") and fragment in message
