@@ -148,6 +148,6 @@ def register(app: typer.Typer) -> None:
             render_run(data, console, "cancel")
             for item in data["cancelledAttempts"]:
                 console.print(f"  recorded attempt {item['attempt']} of {item['taskKey']} "
-                              "as cancelled", markup=False)
+                              "as cancelled", markup=False, soft_wrap=True)
 
         emit(data, text=text)

@@ -60,7 +60,7 @@ class _Demo:
             console = stdout_console()
             mark = "ok" if ok else "UNEXPECTED"
             console.print(f"\n== {name}: {mark}" + (f" — {note}" if note else ""),
-                          markup=False)
+                          markup=False, soft_wrap=True)
 
     def show(self, run_id: str, task: str | None = None) -> None:
         """Print ``arco explain`` of the run (text mode only, decisions A20)."""
@@ -133,7 +133,7 @@ def _first_run(demo: _Demo) -> None:
         for asset in DELTA_ASSETS:
             task = tasks[asset]
             stdout_console().print(f"  {asset}: {task.get('deltaTable')} version "
-                                   f"{task.get('deltaVersion')}", markup=False)
+                                   f"{task.get('deltaVersion')}", markup=False, soft_wrap=True)
 
 
 def _fix_and_rerun(demo: _Demo) -> None:
@@ -181,7 +181,7 @@ def _conflict(demo: _Demo) -> None:
     if demo.explain and recorded:
         from arco_cli.render.conflicts import conflict_sentence
 
-        stdout_console().print("  " + conflict_sentence(recorded[0]), markup=False)
+        stdout_console().print("  " + conflict_sentence(recorded[0]), markup=False, soft_wrap=True)
 
 
 def run_demo(target: Path, *, explain: bool) -> dict[str, Any]:
@@ -219,9 +219,9 @@ def register(app: typer.Typer) -> None:
             console.print("")
             for step in data["steps"]:
                 console.print(f"  {'ok ' if step['ok'] else 'BAD'}  {step['name']}",
-                              markup=False)
+                              markup=False, soft_wrap=True)
             verdict = "every step behaved as designed" if ok else "some steps misbehaved"
             console.print(f"quickstart: {verdict}; workspace {data['workspace']}",
-                          markup=False)
+                          markup=False, soft_wrap=True)
 
         emit(data, exit_code=code, text=summary)

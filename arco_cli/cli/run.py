@@ -114,8 +114,8 @@ def reserve_or_report(ws: Workspace, plan: Any, run_key: str | None) -> Reservat
         def text(console: Console) -> None:
             from arco_cli.render.conflicts import conflict_sentence
 
-            console.print(conflict_sentence(payload), markup=False)
-            console.print(f"see: arco conflicts --run-key {run_key}", markup=False)
+            console.print(conflict_sentence(payload), markup=False, soft_wrap=True)
+            console.print(f"see: arco conflicts --run-key {run_key}", markup=False, soft_wrap=True)
 
         emit(exc.data, exit_code=EXIT_CONFLICT, errors=exc.items(), text=text)
         return None
@@ -131,7 +131,7 @@ def render_run(run: dict[str, Any], console: Console, title: str) -> None:
     head = Text(f"{title} {run['runId']}  ")
     head.append_text(state_text(run["state"]))
     head.append(f"  {counts_text(run['taskCounts'])}")
-    console.print(head)
+    console.print(head, soft_wrap=True)
     tasks = run["tasks"]
     width = max((len(t["taskKey"]) for t in tasks), default=0)
     for task in tasks:
@@ -141,22 +141,23 @@ def render_run(run: dict[str, Any], console: Console, title: str) -> None:
         line.append_text(state_text(task["state"]))
         line.append(" " * max(1, 11 - len(task["state"])) + attempts
                     + (f"  {cause}" if cause else ""))
-        console.print(line)
+        console.print(line, soft_wrap=True)
     if run["state"] != TERMINAL_OK:
-        console.print(f"details: arco explain {run['runId']}")
+        console.print(f"details: arco explain {run['runId']}", markup=False, soft_wrap=True)
 
 
 def render_dry_run(data: dict[str, Any], console: Console) -> None:
     console.print(f"dry run: {len(data['tasks'])} task(s), request fingerprint "
-                  f"{data['requestFingerprint']}")
+                  f"{data['requestFingerprint']}", markup=False, soft_wrap=True)
     if "runKey" in data:
-        console.print(f"run key {data['runKey']} -> {data['runId']} ({data['reservation']})")
+        console.print(f"run key {data['runKey']} -> {data['runId']} ({data['reservation']})",
+                      markup=False, soft_wrap=True)
     width = max((len(t["taskKey"]) for t in data["tasks"]), default=0)
     for task in data["tasks"]:
         deps = ", ".join(task["dependsOn"]) or "-"
         part = f"  [{task['partitionKey']}]" if "partitionKey" in task else ""
         console.print(f"  {task['taskKey']:<{width}}  after: {deps}  max attempts "
-                      f"{task['maxAttempts']}{part}", markup=False)
+                      f"{task['maxAttempts']}{part}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

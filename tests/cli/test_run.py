@@ -93,6 +93,12 @@ def test_run_key_is_idempotent_and_a_different_request_conflicts(ws: Path) -> No
                                                              "removed": []}}
     assert refused["data"]["runId"] == first["data"]["runId"]
     assert records(ws) == count + 1  # the refused request is recorded
+    text = run_arco("-w", str(ws), "run", "raw.orders", "analytics.orders", "--run-key",
+                    "nightly")
+    assert text.returncode == 3
+    assert "Run key 'nightly' is held by" in text.stdout and "seen 2 times" in text.stdout
+    assert "selection adds analytics.orders" in text.stdout
+    assert "[RUN_KEY_CONFLICT]" in text.stderr
     code, explained = arco(ws, "explain", "nightly")
     assert code == 0
     assert [c["requestedFingerprint"] for c in explained["data"]["conflicts"]] == [
