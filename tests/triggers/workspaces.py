@@ -7,12 +7,14 @@ workspace, never mocked.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import run_arco, write_workspace
+from tests.conftest import CliResult, run_arco, write_workspace
 
 #: exits 1 when the file ``fail-{partition key with ':' → '_'}`` exists in the workspace;
 #: interrupts arco (SIGINT to its parent, as Ctrl-C would) once when ``int-{…}`` exists
@@ -69,9 +71,31 @@ def answer(ws: Path, result: dict[str, Any]) -> None:
     (ws / "sensor-answer.json").write_text(json.dumps(result), encoding="utf-8")
 
 
+#: command paths that never execute a run: run through the entry point in process
+_IN_PROCESS = {("schedule", "list"), ("sensor", "list"), ("backfill", "create"),
+               ("backfill", "pause"), ("backfill", "resume"), ("backfill", "cancel"),
+               ("backfill", "show"), ("backfill", "list"), ("backfill", "retry-failed"),
+               ("conflicts",)}
+
+
+def _in_process(*args: str) -> CliResult:
+    """The CLI entry point (argv, envelope, exit codes) without a new interpreter; used
+    for commands that execute no run, to keep the suite fast. Runs are always executed
+    by a real ``arco`` subprocess (signals, task processes)."""
+    from arco_cli.cli.main import run
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = run(list(args))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
 def arco_json(ws: Path, *args: str, expect: int | None = None) -> dict[str, Any]:
     """Run ``arco -w WS --json ARGS`` and return the envelope (checking the exit code)."""
-    result = run_arco("-w", str(ws), "--json", *args)
+    in_process = ("--no-execute" in args or expect == 2 or tuple(args[:2]) in _IN_PROCESS
+                  or tuple(args[:1]) in _IN_PROCESS)
+    runner = _in_process if in_process else run_arco
+    result = runner("-w", str(ws), "--json", *args)
     envelope = result.envelope
     if expect is not None:
         assert result.returncode == expect, (result.stdout, result.stderr)
