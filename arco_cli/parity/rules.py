@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Callable
@@ -172,6 +173,10 @@ def _check_path(ctx: Context, span: Span, column: str, row: Row, ordinal: int,
                 "evidence; cite the code, test or workflow itself", column)
             break
     if not repo.is_repo_path(path):
+        return
+    if posixpath.normpath(path).startswith(".."):
+        add("P007", ERROR, f"`{path}` points outside the repository; cite a path inside it",
+            column)
         return
     if not repo.exists(path):
         add("P007", ERROR, f"`{path}` does not exist; fix the path or remove the item",

@@ -102,3 +102,15 @@ def test_github_escapes_percent_newlines_and_property_separators() -> None:
     assert lines[0] == "::group::docs/m,x.md"
     assert lines[1] == ("::error file=docs/m%2Cx.md,line=3,title=P102 Keys%3A a%2C b::"
                         "`x` is 100%25 missing%0Asecond line")
+
+
+def test_workflow_option_limits_the_workflows_of_the_repo() -> None:
+    from tests.parity.conftest import PARITY_REPO
+
+    res = run_in_process("parity-check", "--repo", str(PARITY_REPO), "--matrix",
+                         "docs/clean-matrix.md", "--workflow",
+                         ".github/workflows/nightly.yaml", "--json")
+    assert res.returncode == 1
+    findings = res.envelope["data"]["findings"]
+    assert [(f["rule"], f["line"]) for f in findings] == [("P004", 7), ("P004", 8)]
+    assert "cite one of .github/workflows/nightly.yaml" in findings[0]["message"]

@@ -111,3 +111,10 @@ def test_extra_test_runners_count_for_p006(tmp_path: Path) -> None:
     (root / "pyproject.toml").write_text('[tool.arco.parity]\ntest_runners = ["just"]\n',
                                          encoding="utf-8")
     assert [r for r, _, _ in _findings(root)] == ["P107"]
+
+
+def test_a_path_escaping_the_repository_is_p007(tmp_path: Path) -> None:
+    (tmp_path / "secret.py").write_text("def f():\n    pass\n", encoding="utf-8")
+    root = _repo(tmp_path / "r", [_row("out", "Implemented",
+                                       code="`src/../../secret.py:1` (`f`)")])
+    assert _findings(root) == [("P007", 5, "error")]
