@@ -144,10 +144,10 @@ class _Batch:
             self.writer.append(self.events)
 
 
-def _current_state(ws: Workspace) -> FoldState:
+def _current_state(ws: Workspace, *, write: bool = True) -> FoldState:
     from arco_cli.projections import current_state
 
-    return current_state(ws)
+    return current_state(ws, write=write)
 
 
 def _open_log(ws: Workspace) -> Any:
@@ -187,7 +187,9 @@ def reserve_run(ws: Workspace, plan: RunPlan, *, run_key: str | None, lock_timeo
     run_id = run_id_from_run_key(ws.tenant_id, ws.workspace_id, run_key, tenant_secret())
     source_ref = {"type": "manual", "user_id": user, "request_id": "req_" + new_ulid()}
     with log.writer(lock_timeout) as writer:
-        state = _current_state(ws)   # folded to the end while no one else can append
+        # folded to the end while no one else can append; projections are written after
+        # the hold, so the lock is held only for the fold, the check and the append
+        state = _current_state(ws, write=False)
         batch = _Batch(ws, writer, stamp)
         index = state.get("run_key_index", (ws.tenant_id, ws.workspace_id, run_key))
         if index is None:
