@@ -1,1 +1,5 @@
-"""Schedules, sensors and backfills: the pure parts (cron, plans, evaluator results)."""
+"""Automation: schedules, sensors and backfills on the one run-key model (data-model §7).
+
+Pure rules live in ``cron``, ``backfill_plan`` and ``sensors``; the controllers
+(``schedules``, ``sensor_controller``, ``backfills``) append through ``bridge``.
+"""
