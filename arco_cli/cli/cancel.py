@@ -85,7 +85,7 @@ def cancel_run(ws: Workspace, run: str, *, reason: str | None, force: bool) -> d
     cancelled: list[dict[str, Any]] = []
     requested = False
     with log.writer(lock_timeout()) as writer:
-        state = current_state(ws)
+        state = current_state(ws, write=False)  # to the end of the log, under the lock
         row = state.get("runs", (run_id,))
         assert row is not None  # resolve_run found it, and runs are never removed
         tasks = state.tasks_of(run_id)
