@@ -7,10 +7,11 @@ payload digests for ``duplicate_payload_differs`` are 8-byte BLAKE2b values.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from arco_cli.errors import ArcoError
@@ -62,25 +63,69 @@ def timestamp_ms(text: str) -> int:
 
 # --------------------------------------------------------------------------- parsing
 
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_I64_MIN, _U64_MAX = -(2**63), 2**64 - 1
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
-def _canonical_problem(obj: Any, raw: bytes) -> str | None:
-    """Why the record cannot be canonical JSON (decisions A42), or None."""
-    try:
-        if _dumps(obj).encode("utf-8") == raw and not _LONG_DIGITS.search(raw):
-            return None
-    except (UnicodeEncodeError, ValueError):
-        pass
-    try:
-        loads_strict(raw)
-    except ValueError as exc:
-        return str(exc)
-    return None
+class RecordParser:
+    """Parses one record and notes what keeps it from being canonical JSON (decisions
+    A42) without a second strict parse on the hot path: floats, NaN/Infinity and
+    out-of-range integers are caught by the decoder's hooks; duplicate keys and other
+    deviations by comparing the record with its canonical re-encoding (arco writes
+    canonical JSON, so the comparison normally succeeds)."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self._decoder = json.JSONDecoder(parse_float=self._number,
+                                         parse_constant=self._number, parse_int=self._int)
+
+    def _number(self, text: str) -> int:
+        self.problems.append(f"non-integer number {text}")
+        return 0
+
+    def _int(self, text: str) -> int:
+        value = int(text)
+        if not _I64_MIN <= value <= _U64_MAX:
+            self.problems.append(f"integer {text} is out of range")
+        return value
+
+    def parse(self, raw: bytes) -> Any:
+        """The parsed record; ValueError when it is not JSON at all."""
+        self.problems.clear()
+        self.text = raw.decode("utf-8")
+        return self._decoder.decode(self.text)
+
+    def canonical_problem(self, obj: Any, raw: bytes) -> tuple[str | None, bool]:
+        """(why the record cannot be canonical JSON or None, whether ``raw`` already is
+        the canonical encoding)."""
+        if self.problems:
+            return self.problems[0], False
+        no_escaped_surrogate = b"\\ud" not in raw and b"\\uD" not in raw
+        if no_escaped_surrogate and _dumps(obj) == self.text:
+            return None, True
+        try:
+            loads_strict(raw)
+        except ValueError as exc:
+            return str(exc), False
+        return None, False
+
+
+def _payload_digest(obj: dict[str, Any], raw: bytes, canonical: bool) -> bytes:
+    """8-byte digest of the canonical JSON of ``data`` (compared by the gate)."""
+    if canonical:
+        # In a canonical record the top-level "data" value is followed directly by
+        # the "event_id" key (keys are sorted), so its canonical text is a slice of raw.
+        keys = list(obj)
+        position = keys.index("data")
+        if position + 1 < len(keys) and keys[position + 1] == "event_id":
+            start = raw.find(b'"data":') + 7
+            end = raw.rfind(b',"event_id":"')
+            return hashlib.blake2b(raw[start:end], digest_size=8).digest()
+    return hashlib.blake2b(_dumps(obj["data"]).encode("utf-8"), digest_size=8).digest()
 
 
 def _corrupt(message: str, offsets: list[int]) -> ArcoError:
@@ -126,13 +171,14 @@ def _order(state: FoldState, records: Iterable[LogRecordLike]) -> list[Any]:
         if prev[0] == item[0]:
             raise _corrupt(f"event id {item[0]} is repeated at log offsets {prev[1]} and "
                            f"{item[1]}", [prev[1], item[1]])
-    if items:
+    if items and state.watermark_event_id is not None \
+            and items[0][0] <= state.watermark_event_id:
+        state.load_outcomes()
         folded = state.event_outcomes.get(items[0][0])
         if folded is not None:
             raise _corrupt(f"event id {items[0][0]} is repeated at log offsets {folded[6]} and "
                            f"{items[0][1]}", [folded[6], items[0][1]])
-        if state.watermark_event_id is not None and items[0][0] <= state.watermark_event_id:
-            raise ValueError("records at or below the watermark need a rebuild (invariant 5)")
+        raise ValueError("records at or below the watermark need a rebuild (invariant 5)")
     return items
 
 
@@ -217,16 +263,10 @@ def _diagnostics_json(diags: list[tuple[str, str]]) -> str | None:
     return _dumps([{"code": c, "message": m} for c, m in sorted(diags)])
 
 
-def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
-    # floats and NaN/Infinity are valid JSON but never canonical: note them while parsing
-    floats: list[str] = []
-
-    def note_float(text: str) -> int:
-        floats.append(text)
-        return 0
-
+def _fold_one(st: FoldState, parser: RecordParser, event_id: str, offset: int,
+              raw: bytes) -> str:
     try:
-        obj = json.loads(raw, parse_float=note_float, parse_constant=note_float)
+        obj = parser.parse(raw)
     except ValueError:
         raise _corrupt(f"log record at offset {offset} is not JSON", [offset]) from None
     if not isinstance(obj, dict) or obj.get("event_id") != event_id:
@@ -242,7 +282,7 @@ def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
     expected_key: str | None = None
     ev = Event(event_id, 0, event_type, data if isinstance(data, dict) else {})
     result: Result
-    problem = f"non-integer number {floats[0]}" if floats else _canonical_problem(obj, raw)
+    problem, canonical = parser.canonical_problem(obj, raw)
     ts: int | None = None
     if problem is None and not _envelope_problem(obj):
         try:
@@ -266,7 +306,8 @@ def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
             result = rejected("invalid_payload", f"Invalid payload: {'; '.join(errors)}.")
         else:
             ev.ts = ts
-            result, expected_key = _fold_valid(st, ev, obj, data, key)
+            digest = _payload_digest(obj, raw, canonical)
+            result, expected_key = _fold_valid(st, ev, obj, data, key, digest)
             if data["type"] in RUN_ID_FROM_RUN_KEY and data.get("run_key") is not None:
                 run_id = runs.derived_run_id(st, data["run_key"])
     outcome, reason, detail = result
@@ -280,7 +321,7 @@ def _fold_one(st: FoldState, event_id: str, offset: int, raw: bytes) -> str:
 
 
 def _fold_valid(st: FoldState, ev: Event, obj: dict[str, Any], data: dict[str, Any],
-                key: str) -> tuple[Result, str | None]:
+                key: str, digest: bytes) -> tuple[Result, str | None]:
     tag = data["type"]
     if obj["event_version"] != 1:
         ev.diag("unexpected_event_version", f"event_version is {obj['event_version']}, not 1.")
@@ -299,7 +340,6 @@ def _fold_valid(st: FoldState, ev: Event, obj: dict[str, Any], data: dict[str, A
         expected_key = expected
         ev.diag("idempotency_key_mismatch", f"The envelope key is not the expected key "
                 f"{expected!r}.")
-    digest = hashlib.blake2b(_dumps(data).encode("utf-8"), digest_size=8).digest()
     recorded = st.idempotency_keys.get(key)
     if recorded is not None:
         if recorded[3] != digest:
@@ -329,12 +369,31 @@ def fold_records(state: FoldState, records: Iterable[LogRecordLike]) -> dict[str
     rebuild from an empty state). A structurally corrupt record or a repeated event id
     raises ``CORRUPT_LOG``; the state is then unusable and must be discarded.
     """
+    with without_gc():
+        return _fold_all(state, records)
+
+
+@contextlib.contextmanager
+def without_gc() -> Iterator[None]:
+    """Collect no cycles while building large acyclic state: CPython's generational GC
+    would otherwise rescan the growing heap again and again (it has nothing to free)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fold_all(state: FoldState, records: Iterable[LogRecordLike]) -> dict[str, int]:
     items = _order(state, records)
+    parser = RecordParser()
     counts: dict[str, int] = {}
     last_offset = state.log_offset - 1
     for i, (event_id, offset, raw) in enumerate(items):
         items[i] = None  # free each record's bytes as soon as it is folded
-        outcome = _fold_one(state, event_id, offset, raw)
+        outcome = _fold_one(state, parser, event_id, offset, raw)
         counts[outcome] = counts.get(outcome, 0) + 1
         if offset > last_offset:
             last_offset = offset

@@ -12,6 +12,7 @@ is a list of ``(attempt, created_by_event_id, entry)`` and ``event_outcomes`` /
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 TABLES = (
@@ -86,10 +87,32 @@ class FoldState:
         #: rows of the append-only tables added since the projections were last written
         self.unpersisted_outcomes: list[str] = []
         self.unpersisted_keys: list[str] = []
+        #: outcome rows folded before a reload stay on disk until someone reads them
+        #: (the fold itself never needs them); see :meth:`defer_outcomes`
+        self._outcome_loader: Callable[[], Iterable[tuple[Any, ...]]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # the tenant secret never goes to disk; whoever loads the state sets it again
-        return {**self.__dict__, "secret": b""}
+        # The tenant secret never goes to disk (whoever loads the state sets it again);
+        # outcome rows live in their Parquet parts and the run-id cache is recomputable.
+        return {**self.__dict__, "secret": b"", "event_outcomes": {}, "outcomes_by_run": {},
+                "derived_run_ids": {}, "_outcome_loader": None}
+
+    def defer_outcomes(self, loader: Callable[[], Iterable[tuple[Any, ...]]]) -> None:
+        """Outcome rows folded earlier are read by ``loader`` when first needed."""
+        self._outcome_loader = loader
+
+    def load_outcomes(self) -> None:
+        loader, self._outcome_loader = self._outcome_loader, None
+        if loader is None:
+            return
+        newer = self.event_outcomes
+        self.event_outcomes = {row[0]: tuple(row) for row in loader()}
+        self.event_outcomes.update(newer)
+        by_run: dict[str, list[str]] = {}
+        for event_id, row in self.event_outcomes.items():
+            if row[OUTCOME_RUN_ID] is not None:
+                by_run.setdefault(row[OUTCOME_RUN_ID], []).append(event_id)
+        self.outcomes_by_run = by_run
 
     # ------------------------------------------------------------------ reading
 
@@ -106,6 +129,7 @@ class FoldState:
         if table == "idempotency_keys":
             return [self._key_out(k) for k in sorted(self.idempotency_keys)]
         if table == "event_outcomes":
+            self.load_outcomes()
             return [dict(zip(OUTCOME_COLUMNS, self.event_outcomes[k], strict=True))
                     for k in sorted(self.event_outcomes)]
         source: dict[Any, dict[str, Any]] = getattr(self, table)
@@ -125,6 +149,7 @@ class FoldState:
             edge = self.deps.get(pk[0], {}).get((pk[1], pk[2]))
             return dict(edge) if edge is not None else None
         if table == "event_outcomes":
+            self.load_outcomes()
             out = self.event_outcomes.get(pk[0])
             return dict(zip(OUTCOME_COLUMNS, out, strict=True)) if out is not None else None
         if table not in TABLES:
@@ -149,10 +174,13 @@ class FoldState:
         return [dict(edges[k]) for k in sorted(edges)]
 
     def outcomes_of(self, run_id: str) -> list[dict[str, Any]]:
+        self.load_outcomes()
         return [dict(zip(OUTCOME_COLUMNS, self.event_outcomes[e], strict=True))
                 for e in sorted(self.outcomes_by_run.get(run_id, ()))]
 
     def row_count(self, table: str) -> int:
+        if table == "event_outcomes":
+            self.load_outcomes()
         if table == "tasks":
             return sum(len(t) for t in self.tasks.values())
         if table == "dep_satisfaction":

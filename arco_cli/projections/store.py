@@ -22,11 +22,14 @@ import json
 import os
 import pickle
 import shutil
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from arco_cli.fold import FoldState
+from arco_cli.fold.procedure import without_gc
 from arco_cli.fold.state import OUTCOME_COLUMNS
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hex_digest
@@ -44,6 +47,14 @@ STATE_FILE = "_state/fold.pickle"
 STATE_FORMAT = 1
 #: tables that only ever gain rows, stored as append-only parts between rebuilds
 APPEND_ONLY = ("event_outcomes", "idempotency_keys")
+#: per-run tables, stored as parts bucketed by run id between rebuilds so that an
+#: incremental fold rewrites only the buckets of the runs it touched (decisions A56)
+BUCKETED = ("runs", "tasks", "dep_satisfaction")
+BUCKETS = 128
+
+
+def bucket_of(run_id: str) -> int:
+    return zlib.crc32(run_id.encode("utf-8")) % BUCKETS
 
 
 @dataclass
@@ -95,8 +106,9 @@ def manifest_matches(doc: dict[str, Any], state: FoldState) -> bool:
 def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
     """The pickled state of ``folder`` when it belongs to the manifest's watermark."""
     try:
-        with (folder / STATE_FILE).open("rb") as fh:
+        with (folder / STATE_FILE).open("rb") as fh, without_gc():
             persisted = pickle.load(fh)
+        files = [folder / name for name in doc["tables"]["event_outcomes"]["files"]]
     except Exception:  # noqa: BLE001 - any unreadable state only means "rebuild"
         return None
     if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
@@ -104,7 +116,16 @@ def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
     watermark = doc.get("watermark") or {}
     if persisted.watermark != (watermark.get("event_id"), watermark.get("log_offset")):
         return None
+    persisted.state.defer_outcomes(lambda: _read_tuples(files))
     return persisted
+
+
+def _read_tuples(files: list[Path]) -> Iterator[tuple[Any, ...]]:
+    import pyarrow.parquet as pq
+
+    for path in files:
+        table = pq.read_table(path)
+        yield from zip(*(column.to_pylist() for column in table.columns), strict=True)
 
 
 # --------------------------------------------------------------------------- writing
@@ -150,6 +171,12 @@ def write_projection_set(link: Path, state: FoldState, previous: PersistedState 
     reuse the previous parts (hard links) and add one part with the new rows; without it
     every table is written in the compact one-file form.
     """
+    with without_gc():
+        return _write_set(link, state, previous, previous_folder)
+
+
+def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
+               previous_folder: Path | None) -> Path:
     versions = versions_dir(link)
     versions.mkdir(parents=True, exist_ok=True)
     folder = _fresh_folder(versions, state.log_offset)
@@ -157,10 +184,16 @@ def write_projection_set(link: Path, state: FoldState, previous: PersistedState 
     parts: dict[str, list[Part]] = {}
     new_keys = {"event_outcomes": state.unpersisted_outcomes,
                 "idempotency_keys": state.unpersisted_keys}
+    touched = {state.event_outcomes[e][OUTCOME_COLUMNS.index("run_id")]
+               for e in state.unpersisted_outcomes}
     for table in TABLE_NAMES:
-        if table in APPEND_ONLY:
-            table_parts = _write_append_only(folder, state, table, new_keys[table],
-                                             previous, previous_folder)
+        if table in APPEND_ONLY or (table in BUCKETED and previous is not None):
+            if table in APPEND_ONLY:
+                table_parts = _write_append_only(folder, state, table, new_keys[table],
+                                                 previous, previous_folder)
+            else:
+                table_parts = _write_buckets(folder, state, table, touched, previous,
+                                             previous_folder)
             parts[table] = table_parts
             total = sum(p.hash_sum for p in table_parts)
             tables[table] = {"files": [p.file for p in table_parts],
@@ -235,6 +268,63 @@ def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: lis
         name = f"{table}/part-{len(parts):06d}.parquet"
         _write_parquet(folder / name, table, _tuple_columns(width, rows))
         parts.append(Part(name, len(rows), hash_sum(rows)))
+    return parts
+
+
+def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for run_id in sorted(run_ids):
+        if table == "runs":
+            rows.append(dict(state.runs[run_id]))
+        elif table == "tasks":
+            rows.extend(state.tasks_of(run_id))
+        else:
+            rows.extend(state.edges_of(run_id))
+    return rows
+
+
+def _write_buckets(folder: Path, state: FoldState, table: str, touched: set[str | None],
+                   previous: PersistedState | None,
+                   previous_folder: Path | None) -> list[Part]:
+    """A per-run table as parts ``{table}/bucket-NNN.parquet`` (rows of the runs whose
+    id hashes to the bucket); parts of buckets without touched runs are hard-linked."""
+    sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
+                                          "dep_satisfaction": state.deps}
+    source = sources[table]
+    old: dict[str, Part] = {}
+    if previous is not None and previous_folder is not None:
+        old = {p.file: p for p in previous.parts.get(table, [])
+               if p.file.startswith(f"{table}/bucket-")}
+    dirty = {bucket_of(r) for r in touched if r is not None}
+    by_bucket: dict[int, list[str]] = {}
+    if not old:
+        for run_id in source:
+            by_bucket.setdefault(bucket_of(run_id), []).append(run_id)
+    else:
+        for run_id in source:
+            bucket = bucket_of(run_id)
+            if bucket in dirty:
+                by_bucket.setdefault(bucket, []).append(run_id)
+    (folder / table).mkdir()
+    parts: list[Part] = []
+    for bucket in range(BUCKETS):
+        name = f"{table}/bucket-{bucket:03d}.parquet"
+        if old and bucket not in dirty:
+            part = old.get(name)
+            if part is not None:
+                assert previous_folder is not None
+                _link_or_copy(previous_folder / name, folder / name)
+                parts.append(part)
+            continue
+        run_ids = by_bucket.get(bucket)
+        if not run_ids:
+            continue
+        rows = _bucket_rows(state, table, run_ids)
+        if not rows:
+            continue
+        columns = _dict_columns(table, rows)
+        _write_parquet(folder / name, table, columns)
+        parts.append(Part(name, len(rows), hash_sum(zip(*columns, strict=True))))
     return parts
 
 

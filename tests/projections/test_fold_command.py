@@ -45,3 +45,14 @@ def test_corrupt_log_record_exits_2_naming_its_offset_and_writes_nothing(
     error = result.envelope["errors"][0]
     assert error["code"] == "CORRUPT_LOG" and "offset 2" in error["message"]
     assert not ws.projections_dir.exists()
+
+
+def test_fold_of_an_empty_log_writes_every_table_empty(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run_arco("-w", str(ws.root), "fold", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.envelope["data"] == {
+        "watermark": {"eventId": None, "logOffset": 0}, "eventsFolded": 0,
+        "outcomes": {"applied": 0, "duplicate": 0, "rejected": 0}}
+    manifest = (ws.projections_dir / "manifest.json").read_text()
+    assert manifest.count('"content_sha256":"' + "0" * 64) == 15

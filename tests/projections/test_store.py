@@ -196,3 +196,38 @@ def test_unreadable_stored_state_only_means_a_rebuild(tmp_path: Path) -> None:
     (ws.projections_dir.resolve() / "_state" / "fold.pickle").write_bytes(b"garbage")
     append(ws, LINES[6:])
     assert fold_workspace(ws)["eventsFolded"] == len(LINES)
+
+
+def test_state_reloaded_from_disk_reads_earlier_outcomes_on_demand(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:12])
+    fold_workspace(ws)
+    append(ws, LINES[12:])
+    fold_workspace(ws)
+    state = current_state(ws, write=False)
+    expected = fold_lines(LINES)
+    assert state.rows("event_outcomes") == expected.rows("event_outcomes")
+    assert state.outcomes_of("run_retry") == expected.outcomes_of("run_retry")
+    for table in TABLES:
+        assert state.rows(table) == expected.rows(table), table
+
+
+def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    lines = scenario_lines("cancel")
+    append(ws, lines[:9])
+    fold_workspace(ws)
+    append(ws, lines[9:12])
+    fold_workspace(ws)
+    first = ws.projections_dir.resolve()
+    append(ws, lines[12:])  # touches run_done and run_wcancel only
+    fold_workspace(ws)
+    second = ws.projections_dir.resolve()
+    doc = read_manifest(second)
+    assert doc is not None
+    files = doc["tables"]["tasks"]["files"]
+    assert all(f.startswith("tasks/bucket-") for f in files)
+    unchanged = [f for f in files if (first / f).exists()
+                 and os.path.samefile(first / f, second / f)]
+    assert 0 < len(unchanged) < len(files)
+    assert read_rows(second, "tasks") == fold_lines(lines).rows("tasks")
