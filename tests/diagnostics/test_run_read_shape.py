@@ -169,3 +169,18 @@ def test_runs_refuses_an_unknown_state() -> None:
     with pytest.raises(ArcoError) as err:
         runs_list(_many_runs(), "DONE")
     assert err.value.code == "USAGE_ERROR" and "CANCELLING" in err.value.message
+
+
+def test_task_summary_carries_output_visibility_fields() -> None:
+    st = FakeState().add("runs", run_row("r", state="SUCCEEDED"))
+    st.add("tasks", task_row("r", "a.pub", state="SUCCEEDED", attempt=1,
+                             materialization_id="m1", output_visibility_state="VISIBLE",
+                             published_at="2025-01-01T00:10:00.000Z"))
+    st.add("tasks", task_row("r", "b.pub", state="SUCCEEDED", attempt=1,
+                             output_visibility_state="FAILED", publish_error="denied"))
+    a, b = run_read_shape(st, "r")["tasks"]
+    assert (a["outputVisibilityState"], a["publishedAt"]) == ("VISIBLE",
+                                                              "2025-01-01T00:10:00.000Z")
+    assert (b["outputVisibilityState"], b["publishError"]) == ("FAILED", "denied")
+    assert list(a) == ["taskKey", "assetKey", "state", "attempt", "outputVisibilityState",
+                       "publishedAt"]
