@@ -233,10 +233,12 @@ class EventLog:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         try:
-            # link() fails when another process recorded a scope first: theirs stands.
+            # link() fails when another process recorded a scope first: theirs stands,
+            # and a different one is refused below.
             os.link(tmp, self.scope_path)
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
         fsync_dir(self.log_dir)
+        self.check_scope(tenant_id, workspace_id, record=False)
