@@ -184,16 +184,13 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
     parts: dict[str, list[Part]] = {}
     new_keys = {"event_outcomes": state.unpersisted_outcomes,
                 "idempotency_keys": state.unpersisted_keys}
-    touched = {state.event_outcomes[e][OUTCOME_COLUMNS.index("run_id")]
-               for e in state.unpersisted_outcomes}
     for table in TABLE_NAMES:
         if table in APPEND_ONLY or (table in BUCKETED and previous is not None):
             if table in APPEND_ONLY:
                 table_parts = _write_append_only(folder, state, table, new_keys[table],
                                                  previous, previous_folder)
             else:
-                table_parts = _write_buckets(folder, state, table, touched, previous,
-                                             previous_folder)
+                table_parts = _write_buckets(folder, state, table, previous, previous_folder)
             parts[table] = table_parts
             total = sum(p.hash_sum for p in table_parts)
             tables[table] = {"files": [p.file for p in table_parts],
@@ -283,28 +280,33 @@ def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[
     return rows
 
 
-def _write_buckets(folder: Path, state: FoldState, table: str, touched: set[str | None],
+def _write_buckets(folder: Path, state: FoldState, table: str,
                    previous: PersistedState | None,
                    previous_folder: Path | None) -> list[Part]:
     """A per-run table as parts ``{table}/bucket-NNN.parquet`` (rows of the runs whose
-    id hashes to the bucket); parts of buckets without touched runs are hard-linked."""
+    id hashes to the bucket). Every change to a row of these tables sets its
+    ``row_version`` to the event's id, so the buckets holding a row newer than the
+    previous watermark are rewritten and the others hard-linked."""
     sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
                                           "dep_satisfaction": state.deps}
     source = sources[table]
     old: dict[str, Part] = {}
+    since: str | None = None
     if previous is not None and previous_folder is not None:
         old = {p.file: p for p in previous.parts.get(table, [])
                if p.file.startswith(f"{table}/bucket-")}
-    dirty = {bucket_of(r) for r in touched if r is not None}
+        since = previous.watermark[0]
     by_bucket: dict[int, list[str]] = {}
-    if not old:
-        for run_id in source:
-            by_bucket.setdefault(bucket_of(run_id), []).append(run_id)
-    else:
-        for run_id in source:
-            bucket = bucket_of(run_id)
-            if bucket in dirty:
-                by_bucket.setdefault(bucket, []).append(run_id)
+    dirty: set[int] = set()
+    for run_id, value in source.items():
+        bucket = bucket_of(run_id)
+        by_bucket.setdefault(bucket, []).append(run_id)
+        if not old or since is None or bucket in dirty:
+            dirty.add(bucket)
+            continue
+        rows = (value,) if table == "runs" else value.values()
+        if any(row["row_version"] > since for row in rows):
+            dirty.add(bucket)
     (folder / table).mkdir()
     parts: list[Part] = []
     for bucket in range(BUCKETS):
@@ -317,7 +319,7 @@ def _write_buckets(folder: Path, state: FoldState, table: str, touched: set[str 
                 parts.append(part)
             continue
         run_ids = by_bucket.get(bucket)
-        if not run_ids:
+        if bucket not in dirty or not run_ids:
             continue
         rows = _bucket_rows(state, table, run_ids)
         if not rows:

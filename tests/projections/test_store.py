@@ -231,3 +231,31 @@ def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Pa
                  and os.path.samefile(first / f, second / f)]
     assert 0 < len(unchanged) < len(files)
     assert read_rows(second, "tasks") == fold_lines(lines).rows("tasks")
+
+
+def test_task_change_by_an_event_without_run_id_reaches_the_parquet_parts(
+        tmp_path: Path) -> None:
+    from arco_cli.events import make_event
+
+    ws = make_workspace(tmp_path / "ws")
+    retries = LINES[:4]  # trigger, plan, start and retryable failure of raw.a
+    timer_id = "timer:retry:run_retry:raw.a:1:1735690000"
+
+    def event(n: int, data: dict[str, object]) -> bytes:
+        envelope = make_event(data, event_id=f"01JGFJZ{n:019d}", timestamp_ms=1735690000000,
+                              tenant_id="local", workspace_id="default")
+        return canonical_json(envelope).encode()
+
+    append(ws, retries)
+    fold_workspace(ws)
+    append(ws, [event(1, {"type": "timer_enqueued", "timer_id": timer_id,
+                          "cloud_task_id": "t_1"})])
+    fold_workspace(ws)
+    late = event(2, {"type": "timer_requested", "timer_id": timer_id, "timer_type": "retry",
+                     "fire_at": "2025-01-01T02:00:00Z"})
+    append(ws, [late])
+    fold_workspace(ws)
+    rows = read_rows(ws.projections_dir.resolve(), "tasks")
+    raw_a = next(r for r in rows if r["task_key"] == "raw.a")
+    assert raw_a["retry_not_before"] == 1735696800000
+    assert rows == current_state(ws, write=False).rows("tasks")
