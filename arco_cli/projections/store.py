@@ -30,7 +30,7 @@ from typing import Any
 
 from arco_cli.fold import FoldState
 from arco_cli.fold.procedure import without_gc
-from arco_cli.fold.state import OUTCOME_COLUMNS
+from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hex_digest
 from arco_cli.projections.schemas import (
@@ -139,6 +139,28 @@ def _write_parquet(path: Path, table: str, columns: list[list[Any]]) -> None:
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
 
 
+def _table_columns(state: FoldState, table: str) -> list[list[Any]]:
+    """The table's columns in PK order, read from the fold's rows without copying them
+    (a 1M-event state would otherwise be duplicated while it is written)."""
+    if table in ("runs", "tasks", "dep_satisfaction"):
+        sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
+                                              "dep_satisfaction": state.deps}
+        source = sources[table]
+        if table == "runs":
+            rows: list[dict[str, Any]] = [source[k] for k in sorted(source)]
+        else:
+            rows = [inner[k] for r in sorted(source) for inner in (source[r],)
+                    for k in sorted(inner)]
+        columns = []
+        for name in column_names(table):
+            if name == "attempt_history":
+                columns.append([attempt_history_json(row[name]) for row in rows])
+            else:
+                columns.append([row[name] for row in rows])
+        return columns
+    return _dict_columns(table, state.rows(table))
+
+
 def _dict_columns(table: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
     return [[row[name] for row in rows] for name in column_names(table)]
 
@@ -197,12 +219,12 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
                              "row_count": sum(p.rows for p in table_parts),
                              "content_sha256": hex_digest(total)}
             continue
-        rows = state.rows(table)
-        columns = _dict_columns(table, rows)
+        columns = _table_columns(state, table)
+        count = len(columns[0])
         _write_parquet(folder / f"{table}.parquet", table, columns)
-        tables[table] = {"files": [f"{table}.parquet"], "row_count": len(rows),
+        tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
                          "content_sha256": hex_digest(hash_sum(zip(*columns, strict=True))
-                                                      if rows else 0)}
+                                                      if count else 0)}
     state.unpersisted_outcomes = []
     state.unpersisted_keys = []
     persisted = PersistedState(STATE_FORMAT, (state.watermark_event_id, state.log_offset),
