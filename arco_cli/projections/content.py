@@ -14,19 +14,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 _MOD = 2**256
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def row_line(values: Sequence[Any]) -> bytes:
     """Values are None, bool, int or str (canonical JSON needs no key sorting here)."""
-    return (json.dumps(list(values), separators=(",", ":"), ensure_ascii=False)
-            + "\n").encode("utf-8")
+    return (_ENCODE(list(values)) + "\n").encode("utf-8")
 
 
 def hash_sum(rows: Iterable[Sequence[Any]], start: int = 0) -> int:
     total = start
     sha = hashlib.sha256
+    encode = _ENCODE
+    from_bytes = int.from_bytes
     for values in rows:
-        total += int.from_bytes(sha(row_line(values)).digest(), "big")
+        total += from_bytes(sha((encode(list(values)) + "\n").encode("utf-8")).digest(), "big")
     return total % _MOD
 
 
