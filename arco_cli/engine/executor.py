@@ -52,6 +52,7 @@ from arco_cli.identity import (
     attempt_id,
     canonical_json,
     format_ms,
+    now_ms,
     partition_values,
     retry_timer_id,
 )
@@ -524,11 +525,18 @@ class _Execution:
         self.appender.submit(lambda _ts: payloads)
 
 
-def _plan_tasks(state: Any, run_id: str) -> tuple[dict[str, _Task], list[str], int]:
-    """Tasks of the run from the fold state; which are ready; how many are done."""
+def _plan_tasks(state: Any, run_id: str
+                ) -> tuple[dict[str, _Task], list[str], dict[str, int], int]:
+    """Tasks of the run still to execute: (tasks, ready keys, {key: retry_not_before ms}
+    of ready tasks waiting for a recorded retry time, number already done). A run that
+    is terminal or being cancelled has nothing left to execute."""
     rows = state.tasks_of(run_id)
+    run = state.get("runs", (run_id,))
+    if run is not None and (run["state"] in TERMINAL or run["cancel_requested"]):
+        return {}, [], {}, len(rows)
     states = {row["task_key"]: row["state"] for row in rows}
     tasks: dict[str, _Task] = {}
+    waits: dict[str, int] = {}
     for row in rows:
         if row["state"] in TERMINAL:
             continue
@@ -537,6 +545,8 @@ def _plan_tasks(state: Any, run_id: str) -> tuple[dict[str, _Task], list[str], i
             partition_key=row.get("partition_key") or None,
             max_attempts=int(row.get("max_attempts") or 1),
             last_attempt=int(row.get("attempt") or 0))
+        if row["state"] == "RETRY_WAIT" and row.get("retry_not_before") is not None:
+            waits[row["task_key"]] = int(row["retry_not_before"])
     for edge in state.edges_of(run_id):
         up, down = edge["upstream_task_key"], edge["downstream_task_key"]
         if down not in tasks:
@@ -547,7 +557,7 @@ def _plan_tasks(state: Any, run_id: str) -> tuple[dict[str, _Task], list[str], i
         if states.get(up) != "SUCCEEDED":
             tasks[down].unmet += 1
     ready = sorted(key for key, task in tasks.items() if task.unmet == 0)
-    return tasks, ready, len(rows) - len(tasks)
+    return tasks, ready, waits, len(rows) - len(tasks)
 
 
 def execute_run(ws: Workspace, definition: WorkspaceDefinition, run_id: str, *,
@@ -561,12 +571,19 @@ def execute_run(ws: Workspace, definition: WorkspaceDefinition, run_id: str, *,
 
     with _run_lock(ws.runs_dir / run_id, run_id):
         state = current_state(ws, write=False)
-        tasks, ready, done = _plan_tasks(state, run_id)
+        tasks, ready, waits, done = _plan_tasks(state, run_id)
         bar = RunProgress(run_id, len(tasks) + done, progress)
         bar.finished(done)
+        # a task left in RETRY_WAIT by an earlier execution keeps its recorded retry time
+        now_wall, now_mono = now_ms(), time.monotonic()
+        delayed = [(now_mono + (waits[key] - now_wall) / 1000, key) for key in ready
+                   if waits.get(key, 0) > now_wall]
+        ready = [key for key in ready if waits.get(key, 0) <= now_wall]
         execution = _Execution(ws, definition, run_id, EventLog(ws.log_dir), tasks, ready,
                                max_parallel=max_parallel, lock_timeout=lock_timeout,
                                progress=bar)
+        for due in delayed:
+            heapq.heappush(execution.retries, due)
         try:
             with _Interrupt() as interrupt:
                 interrupted = execution.run(interrupt)

@@ -444,3 +444,69 @@ def test_python_task_that_kills_its_worker_fails_as_user_code(tmp_path: Path) ->
     assert finished["outcome"] == "failed"
     assert finished["error"] == {"category": "USER_CODE", "message": "giving up",
                                  "retryable": True}
+
+
+def test_retry_waits_the_chosen_delay_and_records_it(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    job = script(root, "flaky.py", """
+        import os, sys
+        sys.exit(1 if os.environ["ARCO_ATTEMPT"] == "1" else 0)
+    """)
+    body = asset("raw.orders", [PY, job], max_attempts=2).replace(
+        "retry_delay_s = 0", "retry_delay_s = 1\nretry_max_delay_s = 5")
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.orders"])
+    execute(ws, definition, run_id)
+
+    events = [e for e in events_of(ws, run_id) if e["data"].get("task_key") == "raw.orders"]
+    finished, timer, restarted = events[1], events[2], events[3]
+    fire_ms = parse_timestamp_ms(timer["data"]["fire_at"])
+    assert fire_ms == parse_timestamp_ms(finished["timestamp"]) + 1000
+    assert parse_timestamp_ms(restarted["timestamp"]) >= fire_ms
+    assert task_row(ws, run_id, "raw.orders")["state"] == "SUCCEEDED"
+
+
+def test_a_run_being_cancelled_executes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    mark = script(root, "mark.py", "open('ran', 'w').close()\n")
+    ws, definition, run_id = plan_and_trigger(root, asset("raw.orders", [PY, mark]),
+                                              ["raw.orders"])
+    with EventLog(ws.log_dir).writer(5) as writer:
+        ts = now_ms()
+        writer.append([make_event(
+            {"type": "run_cancel_requested", "run_id": run_id, "requested_by": "tester"},
+            event_id=writer.new_event_id(ts), timestamp_ms=ts, tenant_id=ws.tenant_id,
+            workspace_id=ws.workspace_id)])
+    before = len(events_of(ws, run_id))
+    assert execute(ws, definition, run_id) is False
+    assert not (root / "ran").exists()
+    assert len(events_of(ws, run_id)) == before
+
+
+def test_resumed_run_keeps_the_recorded_retry_time(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    ok = script(root, "ok.py", "pass\n")
+    ws, definition, run_id = plan_and_trigger(root, asset("raw.orders", [PY, ok]),
+                                              ["raw.orders"])
+    # an earlier executor recorded a failed attempt 1 and a retry due in one second
+    from arco_cli.identity import attempt_id, format_ms, retry_timer_id
+    ts = now_ms()
+    att = attempt_id(run_id, "raw.orders", 1)
+    ref = {"run_id": run_id, "task_key": "raw.orders", "attempt": 1}
+    payloads: list[dict[str, Any]] = [
+        {"type": "task_started", **ref, "attempt_id": att, "worker_id": "local:h:1"},
+        {"type": "task_finished", **ref, "attempt_id": att, "worker_id": "local:h:1",
+         "outcome": "failed", "error_message": "x", "asset_key": "raw.orders"},
+        {"type": "timer_requested", "timer_id": retry_timer_id(run_id, "raw.orders", 1,
+                                                               (ts + 1000) // 1000),
+         "timer_type": "retry", **ref, "fire_at": format_ms(ts + 1000)},
+    ]
+    with EventLog(ws.log_dir).writer(5) as writer:
+        writer.append([make_event(p, event_id=writer.new_event_id(ts), timestamp_ms=ts,
+                                  tenant_id=ws.tenant_id, workspace_id=ws.workspace_id)
+                       for p in payloads])
+    execute(ws, definition, run_id)
+
+    started = [e for e in events_of(ws, run_id) if e["event_type"] == "TaskStarted"]
+    assert [e["data"]["attempt"] for e in started] == [1, 2]
+    assert parse_timestamp_ms(started[1]["timestamp"]) >= ts + 1000
+    assert task_row(ws, run_id, "raw.orders")["state"] == "SUCCEEDED"
