@@ -260,6 +260,8 @@ def _split_duplicates(pending: dict[str, IncomingEvent], logged: dict[str, bytes
         if event is None:
             continue
         report.duplicates += 1
+        if raw == event.raw:
+            continue  # the usual re-delivery: same bytes, no need to parse
         try:
             same = _content(raw) == _content(event.raw)
         except ValueError:
