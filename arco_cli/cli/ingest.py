@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest", help=HELP, short_help="Append events produced elsewhere.")
     @arco_command("ingest")
     def ingest_command(
-        paths: list[str] = typer.Argument(..., metavar="PATH...",
+        paths: list[str] = typer.Argument(..., metavar="PATH",
                                           help="JSON Lines file, '-' (stdin) or folder."),
         dry_run: bool = typer.Option(False, "--dry-run",
                                      help="Validate and report; append nothing."),
