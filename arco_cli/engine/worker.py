@@ -198,7 +198,9 @@ def serve() -> int:
     spawned) and the executor starts a fresh one."""
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.dup(1)
+    own_stderr = os.dup(2)  # .arco/runs/<run_id>/worker.stderr, between attempts
     _redirect(0, os.devnull, os.O_RDONLY)
+    _redirect(1, os.devnull, os.O_WRONLY)
     base_env = dict(os.environ)
     base_cwd = os.getcwd()
     base_path = list(sys.path)
@@ -215,6 +217,9 @@ def serve() -> int:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            # whatever prints between attempts must not land in the last attempt's files
+            _redirect(1, os.devnull, os.O_WRONLY)
+            os.dup2(own_stderr, 2)
             _close_task_logger()
             os.environ.clear()
             os.environ.update(base_env)

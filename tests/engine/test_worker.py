@@ -39,6 +39,9 @@ def text(ctx):
 
 def bad_report(ctx):
     return {"rows": 3}
+
+def claims_version(ctx):
+    return {"deltaVersion": 3}
 '''
 
 
@@ -107,3 +110,12 @@ def test_returned_table_is_written_to_the_configured_delta_table(tmp_path: Path)
     result = run_worker(tmp_path, "jobs.tasks:table", delta=delta)
     assert result == {"deltaTable": "warehouse/t", "deltaVersion": 0,
                       "deltaPartition": "date=2025-01-15", "rowCount": 2}
+
+
+def test_returned_dict_claiming_a_missing_delta_version_fails(tmp_path: Path) -> None:
+    delta: dict[str, Any] = {"table_path": str(tmp_path / "ws" / "warehouse" / "t"), "table_config":
+             "warehouse/t", "mode": "overwrite", "partitioned_by": [], "hive_partition": None}
+    error = run_worker(tmp_path, "jobs.tasks:claims_version", delta=delta)["error"]
+    assert error == {"category": "CONFIGURATION", "retryable": False,
+                     "message": "the task reported version 3 of Delta table warehouse/t, "
+                                "which does not exist"}
