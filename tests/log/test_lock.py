@@ -32,7 +32,7 @@ def test_readers_never_wait_for_the_writer_lock(log: EventLog) -> None:
         started = time.monotonic()
         assert [r.offset for r in log.read()] == [0]
         assert list(log.event_ids()) == [ULID_A]
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2  # the holder keeps the lock far longer
 
 
 def test_lock_is_free_again_after_the_holder_exits(log: EventLog) -> None:
