@@ -113,8 +113,9 @@ def test_returned_table_is_written_to_the_configured_delta_table(tmp_path: Path)
 
 
 def test_returned_dict_claiming_a_missing_delta_version_fails(tmp_path: Path) -> None:
-    delta: dict[str, Any] = {"table_path": str(tmp_path / "ws" / "warehouse" / "t"), "table_config":
-             "warehouse/t", "mode": "overwrite", "partitioned_by": [], "hive_partition": None}
+    delta: dict[str, Any] = {
+        "table_path": str(tmp_path / "ws" / "warehouse" / "t"), "table_config": "warehouse/t",
+        "mode": "overwrite", "partitioned_by": [], "hive_partition": None}
     error = run_worker(tmp_path, "jobs.tasks:claims_version", delta=delta)["error"]
     assert error == {"category": "CONFIGURATION", "retryable": False,
                      "message": "the task reported version 3 of Delta table warehouse/t, "
