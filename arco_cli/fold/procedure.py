@@ -80,6 +80,8 @@ class RecordParser:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        #: one object per distinct repeated value (event types, run ids, task keys...)
+        self.shared: dict[str, str] = {}
         self._decoder = json.JSONDecoder(parse_float=self._number,
                                          parse_constant=self._number, parse_int=self._int)
 
@@ -307,13 +309,19 @@ def _fold_one(st: FoldState, parser: RecordParser, event_id: str, offset: int,
         else:
             ev.ts = ts
             digest = _payload_digest(obj, raw, canonical)
+            ev.event_type = parser.shared.setdefault(event_type, event_type)
             result, expected_key = _fold_valid(st, ev, obj, data, key, digest)
             if data["type"] in RUN_ID_FROM_RUN_KEY and data.get("run_key") is not None:
                 run_id = runs.derived_run_id(st, data["run_key"])
     outcome, reason, detail = result
+    # values repeated across many outcome rows share one string object (memory at 1M)
+    shared = parser.shared
+    diagnostics = _diagnostics_json(ev.diags)
     st.event_outcomes[event_id] = (
-        event_id, event_type, key, outcome, reason, detail, offset, run_id, task_key,
-        expected_key, _diagnostics_json(ev.diags))
+        event_id, shared.setdefault(event_type, event_type), key, outcome, reason, detail,
+        offset, None if run_id is None else shared.setdefault(run_id, run_id),
+        None if task_key is None else shared.setdefault(task_key, task_key), expected_key,
+        None if diagnostics is None else shared.setdefault(diagnostics, diagnostics))
     st.unpersisted_outcomes.append(event_id)
     if run_id is not None:
         st.outcomes_by_run.setdefault(run_id, []).append(event_id)
