@@ -151,23 +151,25 @@ def _event_id_of(raw: bytes) -> str | None:
         return None
 
 
+def _record_event_id(record: LogRecordLike) -> str:
+    event_id = _event_id_of(record.raw)
+    if event_id is None:
+        try:
+            obj = json.loads(record.raw)
+        except ValueError:
+            raise _corrupt(f"log record at offset {record.offset} is not JSON",
+                           [record.offset]) from None
+        event_id = obj.get("event_id") if isinstance(obj, dict) else None
+        if not isinstance(event_id, str):
+            raise _corrupt(f"log record at offset {record.offset} has no string event_id",
+                           [record.offset])
+    return event_id
+
+
 def _order(state: FoldState, records: Iterable[LogRecordLike]) -> list[Any]:
     """(event_id, offset, raw) sorted by event id; corrupt or repeated ids raise."""
-    items: list[Any] = []
-    for record in records:
-        raw = record.raw
-        event_id = _event_id_of(raw)
-        if event_id is None:
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                raise _corrupt(f"log record at offset {record.offset} is not JSON",
-                               [record.offset]) from None
-            event_id = obj.get("event_id") if isinstance(obj, dict) else None
-            if not isinstance(event_id, str):
-                raise _corrupt(f"log record at offset {record.offset} has no string event_id",
-                               [record.offset])
-        items.append((event_id, record.offset, raw))
+    items: list[Any] = [(_record_event_id(record), record.offset, record.raw)
+                        for record in records]
     items.sort(key=lambda item: item[0])
     for prev, item in zip(items, items[1:], strict=False):
         if prev[0] == item[0]:
@@ -180,7 +182,7 @@ def _order(state: FoldState, records: Iterable[LogRecordLike]) -> list[Any]:
         if folded is not None:
             raise _corrupt(f"event id {items[0][0]} is repeated at log offsets {folded[6]} and "
                            f"{items[0][1]}", [folded[6], items[0][1]])
-        raise ValueError("records at or below the watermark need a rebuild (invariant 5)")
+        raise OutOfOrder("records at or below the watermark need a rebuild (invariant 5)")
     return items
 
 
@@ -379,6 +381,38 @@ def fold_records(state: FoldState, records: Iterable[LogRecordLike]) -> dict[str
     """
     with without_gc():
         return _fold_all(state, records)
+
+
+class OutOfOrder(ValueError):
+    """A record's event id is not above every id folded before it."""
+
+
+def fold_ascending(state: FoldState, records: Iterable[LogRecordLike]) -> dict[str, int]:
+    """Fold ``records`` that ascend by event id as they stream in, holding no record
+    longer than it takes to fold it (a log written by arco normally ascends).
+
+    Raises :class:`OutOfOrder` at the first record whose id is not above the last folded
+    one (or the watermark); the state is then unusable and the caller folds again with
+    :func:`fold_records`, which sorts (and reports repeated ids with their offsets).
+    """
+    with without_gc():
+        parser = RecordParser()
+        counts: dict[str, int] = {}
+        last = state.watermark_event_id
+        last_offset = state.log_offset - 1
+        for record in records:
+            event_id = _record_event_id(record)
+            if last is not None and event_id <= last:
+                raise OutOfOrder(f"event id {event_id} at log offset {record.offset} is not "
+                                 f"above {last}")
+            outcome = _fold_one(state, parser, event_id, record.offset, record.raw)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            last = event_id
+            last_offset = max(last_offset, record.offset)
+            state.watermark_event_id = event_id
+            state.log_offset = last_offset + 1
+        automation.derive_chunk_states(state)
+        return counts
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from arco_cli.errors import ArcoError
-from arco_cli.fold import FoldState, fold_records
+from arco_cli.fold import FoldState, OutOfOrder, fold_ascending, fold_records
 from arco_cli.identity import TenantSecretError, tenant_secret
 from arco_cli.log import EventLog
 from arco_cli.projections.store import (
@@ -71,13 +71,18 @@ def fold_log(ws: Workspace, *, rebuild: bool = False) -> Folded:
     if persisted is not None and persisted.state.log_offset <= head.records:
         state = persisted.state
         try:
-            counts = fold_records(state, log.read(state.log_offset))
-        except ValueError:
+            counts = fold_ascending(state, log.read(state.log_offset))
+        except OutOfOrder:
             pass  # a new record at or below the watermark: invariant 5 says rebuild
         else:
             return Folded(state, counts, False, persisted, folder)
     state = FoldState(ws.tenant_id, ws.workspace_id, secret)
-    counts = fold_records(state, log.read(0))
+    try:
+        # streaming keeps memory flat for the usual log, whose ids ascend
+        counts = fold_ascending(state, log.read(0))
+    except OutOfOrder:
+        state = FoldState(ws.tenant_id, ws.workspace_id, secret)
+        counts = fold_records(state, log.read(0))
     return Folded(state, counts, True, None, None)
 
 

@@ -211,3 +211,23 @@ def test_run_ids_follow_the_tenant_secret() -> None:
     salted = fold_lines([line], secret=b"s3cret").rows("run_key_index")[0]["run_id"]
     assert plain == run_id_from_run_key("local", "default", "k1")
     assert salted == run_id_from_run_key("local", "default", "k1", b"s3cret") != plain
+
+
+def test_streaming_fold_of_ascending_records_equals_the_sorting_fold() -> None:
+    from arco_cli.fold import fold_ascending
+
+    lines = scenario_lines("lineage")
+    streamed = FoldState("local", "default")
+    counts = fold_ascending(streamed, iter(as_records(lines)))
+    assert _all_rows(streamed) == _all_rows(fold_lines(lines))
+    assert sum(counts.values()) == len(lines)
+    assert (streamed.watermark_event_id, streamed.log_offset) == (
+        json.loads(lines[-1])["event_id"], len(lines))
+
+
+def test_streaming_fold_stops_at_the_first_record_out_of_order() -> None:
+    from arco_cli.fold import OutOfOrder, fold_ascending
+
+    lines = scenario_lines("lineage")
+    with pytest.raises(OutOfOrder, match="offset 1"):
+        fold_ascending(FoldState("local", "default"), as_records([lines[1], lines[0]]))

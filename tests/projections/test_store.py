@@ -259,3 +259,14 @@ def test_task_change_by_an_event_without_run_id_reaches_the_parquet_parts(
     raw_a = next(r for r in rows if r["task_key"] == "raw.a")
     assert raw_a["retry_not_before"] == 1735696800000
     assert rows == current_state(ws, write=False).rows("tasks")
+
+
+def test_repeated_event_id_in_the_log_is_corrupt_naming_both_offsets(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    fold_workspace(ws)
+    append(ws, [LINES[3]])
+    with pytest.raises(ArcoError) as caught:
+        fold_workspace(ws)
+    assert caught.value.code == "CORRUPT_LOG"
+    assert caught.value.details == {"offsets": [3, len(LINES)]}
