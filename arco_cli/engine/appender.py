@@ -2,7 +2,7 @@
 
 The executor hands over its batches in order and keeps scheduling; this thread takes
 every batch queued so far, opens the writer (lock held for that one append only), mints
-ids and timestamps, and appends them as one durable batch. One fsync then covers the
+ids, and appends them as one durable batch. One fsync then covers the
 events of several attempts instead of one, while a batch handed over together (an
 attempt's ``TaskFinished`` and its retry timer, or the cancel batch) still lands in one
 append, in hand-over order. ``flush`` waits until everything handed over is durable.
@@ -30,7 +30,7 @@ class EventAppender:
         self._ws = ws
         self._log = log
         self._lock_timeout = lock_timeout
-        self._queue: list[BatchBuilder] = []
+        self._queue: list[tuple[int, BatchBuilder]] = []
         self._busy = False
         self._closing = False
         self._cond = threading.Condition()
@@ -41,8 +41,11 @@ class EventAppender:
         self._thread.start()
 
     def submit(self, build: BatchBuilder) -> None:
+        """Queue a batch. Its events carry the time of this call, not of the append: a
+        ``TaskFinished`` says when the attempt ended, and a retry's ``fire_at`` (built
+        from that time) is never later than the retry the executor actually starts."""
         with self._cond:
-            self._queue.append(build)
+            self._queue.append((now_ms(), build))
             self._cond.notify_all()
 
     def flush(self) -> None:
@@ -79,12 +82,12 @@ class EventAppender:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _append(self, builders: list[BatchBuilder]) -> None:
+    def _append(self, builders: list[tuple[int, BatchBuilder]]) -> None:
         ws = self._ws
         with self._log.writer(self._lock_timeout) as writer:
-            ts = now_ms()
+            # new_event_id keeps ids increasing in log order whatever the timestamps
             envelopes = [
                 make_event(payload, event_id=writer.new_event_id(ts), timestamp_ms=ts,
                            tenant_id=ws.tenant_id, workspace_id=ws.workspace_id)
-                for build in builders for payload in build(ts)]
+                for ts, build in builders for payload in build(ts)]
             writer.append(envelopes)

@@ -102,11 +102,13 @@ class _Attempt:
     kind: str                      # "run" | "python"
     delta: dict[str, Any] | None
     timeout_s: int
+    folder_existed: bool = True
     proc: subprocess.Popen[bytes] | None = None
     pidfd: int | None = None
     worker: PoolWorker | None = None
     deadline: float | None = None   # monotonic
     timed_out: bool = False
+    report: dict[str, Any] | None = None   # a python worker's answer
 
     @property
     def pid(self) -> int | None:
@@ -256,9 +258,13 @@ class _Execution:
         self.appender.submit(lambda _ts: [started])
         asset = self.definition.assets.get(task.asset_key or "")
         folder = self.ws.runs_dir / self.run_id / key
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True)
+            fresh = True
+        except FileExistsError:
+            fresh = False
         att = _Attempt(task, number, att_id, folder, "run", None,
-                       asset.timeout_s if asset else 0)
+                       asset.timeout_s if asset else 0, folder_existed=not fresh)
         self.running[key] = att
         problem = self._launch(att, asset)
         if problem is not None:
@@ -298,7 +304,9 @@ class _Execution:
         })
         if att.delta is not None:
             env["ARCO_DELTA_TABLE"] = att.delta["table_path"]
-        att.path("output.json").unlink(missing_ok=True)
+        if att.folder_existed:
+            # a report left by an execution that died is not this attempt's
+            att.path("output.json").unlink(missing_ok=True)
         if asset.python is not None:
             att.kind = "python"
             return self._launch_python(att, asset, values, env)
@@ -327,8 +335,9 @@ class _Execution:
             "partition_key": att.task.partition_key or None, "partition_values": values,
             "attempt": att.number, "attempt_id": att.attempt_id,
             # the pool's environment is this process's minus TASK_ENV: send only the task's
-            "env": {k: env[k] for k in TASK_ENV if k in env},
-            "log_path": str(att.path("log")), "result_path": str(att.path("output.json")),
+            # a python task reports by what it returns: ARCO_OUTPUT is for commands
+            "env": {k: env[k] for k in TASK_ENV if k in env and k != "ARCO_OUTPUT"},
+            "log_path": str(att.path("log")),
             "stdout_path": str(att.path("stdout")), "stderr_path": str(att.path("stderr")),
             "delta": att.delta,
         }
@@ -374,28 +383,33 @@ class _Execution:
             return True, status
         worker = att.worker
         assert worker is not None
-        statuses, gone = worker.receive()
-        if not statuses and not gone:
+        answers, gone = worker.receive()
+        if not answers and not gone:
             return False, 0
         self.selector.unregister(worker)
-        if statuses and not gone and not att.timed_out:
+        if answers:
+            att.report = answers[0].get("report")
+        if answers and not gone and not att.timed_out:
             self.idle_workers.append(worker)
-            return True, statuses[0]
+            return True, int(answers[0]["status"])
         # killed (timeout, crash, os._exit in task code): reap it; a new one replaces it
-        status = statuses[0] if statuses else worker.exit_status()
+        status = int(answers[0]["status"]) if answers else worker.exit_status()
         worker.close()
         return True, status
 
     def _result_of(self, att: _Attempt, status: int) -> AttemptResult:
         if att.timed_out:
             return failure("TIMEOUT", f"timed out after {att.timeout_s} s")
+        if att.kind == "python":
+            # the worker's answer: already checked there (Delta writes, returned dicts)
+            return interpret(status, att.report, lambda: stderr_tail(att.path("stderr")))
         try:
             report = read_report(att.path("output.json"))
         except MalformedOutput as exc:
             return failure("CONFIGURATION", f"ARCO_OUTPUT {att.path('output.json')}: {exc}",
                            False)
         result = interpret(status, report, lambda: stderr_tail(att.path("stderr")))
-        if att.kind == "run" and result.outcome == "succeeded" and result.output:
+        if result.outcome == "succeeded" and result.output:
             output = dict(result.output)
             problem = check_reported_delta(output, att.delta, self.ws.root)
             if problem is not None:

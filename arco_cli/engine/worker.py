@@ -192,10 +192,10 @@ def _redirect(fd: int, path: str, flags: int) -> None:
 def serve() -> int:
     """A pool worker (decisions A12 allow a pre-forked pool): read one JSON spec per line
     from the executor, run it with the attempt's files as stdout/stderr and the
-    attempt's environment, answer ``{"status": 0}``. The protocol uses private copies of
-    the original stdin/stdout, so task code can neither read nor corrupt it. The worker is
-    its own process group: a timeout or cancellation kills it (and anything its task
-    spawned) and the executor starts a fresh one."""
+    attempt's environment, answer ``{"status": 0, "report": {...}}`` on one line. The
+    protocol uses private copies of the original stdin/stdout, so task code can neither
+    read nor corrupt it. The worker is its own process group: a timeout or cancellation
+    kills it (and anything its task spawned) and the executor starts a fresh one."""
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.dup(1)
     own_stderr = os.dup(2)  # .arco/runs/<run_id>/worker.stderr, between attempts
@@ -209,11 +209,11 @@ def serve() -> int:
         _redirect(1, spec["stdout_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         _redirect(2, spec["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.environ.update(spec["env"])  # the task's ARCO_* variables over the pool's env
+        answer: dict[str, Any] = {"status": 70}
         try:
-            status = run_and_report(spec)
+            answer = {"status": 0, "report": run_task(spec)}
         except BaseException:  # never leave the executor without an answer
             traceback.print_exc()
-            status = 70
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -226,7 +226,7 @@ def serve() -> int:
             sys.path[:] = base_path
             if os.getcwd() != base_cwd:
                 os.chdir(base_cwd)
-        data = (json.dumps({"status": status}) + "\n").encode()
+        data = (json.dumps(answer, sort_keys=True) + "\n").encode()
         while data:
             data = data[os.write(proto_out, data):]
     return 0

@@ -49,10 +49,10 @@ class PoolWorker:
             return False
         return True
 
-    def receive(self) -> tuple[list[int], bool]:
-        """(statuses of attempts answered since the last call, whether the worker is
-        gone). Call when :meth:`fileno` is readable."""
-        statuses: list[int] = []
+    def receive(self) -> tuple[list[dict[str, Any]], bool]:
+        """(answers ``{"status", "report"?}`` received since the last call, whether the
+        worker is gone). Call when :meth:`fileno` is readable."""
+        answers: list[dict[str, Any]] = []
         gone = False
         while True:
             try:
@@ -65,8 +65,8 @@ class PoolWorker:
             self._pending += chunk
         while b"\n" in self._pending:
             line, self._pending = self._pending.split(b"\n", 1)
-            statuses.append(int(json.loads(line)["status"]))
-        return statuses, gone
+            answers.append(json.loads(line))
+        return answers, gone
 
     def exit_status(self) -> int:
         """Reap a gone worker: its exit status (negative: killed by that signal)."""
