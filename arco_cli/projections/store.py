@@ -5,9 +5,11 @@ Layout (decisions A51, A56, A41)::
     .arco/projections            -> projections.d/000000001234.0   (relative symlink)
     .arco/projections.d/<offset>.<n>/
         manifest.json            canonical JSON, written last
-        runs.parquet ...         one file per table, or
+        runs.parquet ...         one file per table (compact form), or parts:
         event_outcomes/part-000000.parquet ...   append-only parts (incremental folds)
-        _state/fold.pickle       private fold state tied to the manifest watermark
+        tasks/bucket-017.parquet ...             per-run tables bucketed by run id
+        _state/...               private fold state tied to the manifest watermark
+                                 (see :mod:`arco_cli.projections.fold_state`)
 
 A writer fills a fresh folder, then points a temporary symlink at it and renames that
 over ``.arco/projections`` (``rename(2)`` is atomic), so a reader that resolves the link
@@ -20,11 +22,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import shutil
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,15 @@ from arco_cli.fold.procedure import without_gc
 from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hex_digest
+from arco_cli.projections.fold_state import (
+    BUCKETS,
+    Part,
+    PersistedState,
+    bucket_of,
+    dirty_buckets,
+    read_state,
+    write_state,
+)
 from arco_cli.projections.schemas import (
     COLUMNS,
     SCHEMA_VERSION,
@@ -42,37 +50,11 @@ from arco_cli.projections.schemas import (
 )
 
 MANIFEST = "manifest.json"
-STATE_FILE = "_state/fold.pickle"
-#: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 1
 #: tables that only ever gain rows, stored as append-only parts between rebuilds
 APPEND_ONLY = ("event_outcomes", "idempotency_keys")
 #: per-run tables, stored as parts bucketed by run id between rebuilds so that an
 #: incremental fold rewrites only the buckets of the runs it touched (decisions A56)
 BUCKETED = ("runs", "tasks", "dep_satisfaction")
-BUCKETS = 128
-
-
-def bucket_of(run_id: str) -> int:
-    return zlib.crc32(run_id.encode("utf-8")) % BUCKETS
-
-
-@dataclass
-class Part:
-    file: str
-    rows: int
-    hash_sum: int
-
-
-@dataclass
-class PersistedState:
-    """What ``_state/fold.pickle`` holds."""
-
-    state_format: int
-    watermark: tuple[str | None, int]
-    state: FoldState
-    #: append-only tables: their parts in the folder, with row counts and hash sums
-    parts: dict[str, list[Part]] = field(default_factory=dict)
 
 
 def versions_dir(link: Path) -> Path:
@@ -106,12 +88,12 @@ def manifest_matches(doc: dict[str, Any], state: FoldState) -> bool:
 def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
     """The pickled state of ``folder`` when it belongs to the manifest's watermark."""
     try:
-        with (folder / STATE_FILE).open("rb") as fh, without_gc():
-            persisted = pickle.load(fh)
+        with without_gc():
+            persisted = read_state(folder)
         files = [folder / name for name in doc["tables"]["event_outcomes"]["files"]]
     except Exception:  # noqa: BLE001 - any unreadable state only means "rebuild"
         return None
-    if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
+    if persisted is None:
         return None
     watermark = doc.get("watermark") or {}
     if persisted.watermark != (watermark.get("event_id"), watermark.get("log_offset")):
@@ -206,13 +188,15 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
     parts: dict[str, list[Part]] = {}
     new_keys = {"event_outcomes": state.unpersisted_outcomes,
                 "idempotency_keys": state.unpersisted_keys}
+    dirty = dirty_buckets(state, previous.watermark[0]) if previous is not None else None
     for table in TABLE_NAMES:
         if table in APPEND_ONLY or (table in BUCKETED and previous is not None):
             if table in APPEND_ONLY:
                 table_parts = _write_append_only(folder, state, table, new_keys[table],
                                                  previous, previous_folder)
             else:
-                table_parts = _write_buckets(folder, state, table, previous, previous_folder)
+                table_parts = _write_buckets(folder, state, table, dirty, previous,
+                                             previous_folder)
             parts[table] = table_parts
             total = sum(p.hash_sum for p in table_parts)
             tables[table] = {"files": [p.file for p in table_parts],
@@ -225,13 +209,9 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
         tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
                          "content_sha256": hex_digest(hash_sum(zip(*columns, strict=True))
                                                       if count else 0)}
+    write_state(folder, state, parts, dirty, previous, previous_folder)
     state.unpersisted_outcomes = []
     state.unpersisted_keys = []
-    persisted = PersistedState(STATE_FORMAT, (state.watermark_event_id, state.log_offset),
-                               state, parts)
-    (folder / "_state").mkdir()
-    with (folder / STATE_FILE).open("wb") as fh:
-        pickle.dump(persisted, fh, protocol=pickle.HIGHEST_PROTOCOL)
     (folder / MANIFEST).write_text(canonical_json(manifest(state, tables)) + "\n",
                                    encoding="utf-8")
     replaced = resolve(link)
@@ -302,38 +282,31 @@ def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[
     return rows
 
 
-def _write_buckets(folder: Path, state: FoldState, table: str,
+def _write_buckets(folder: Path, state: FoldState, table: str, dirty: set[int] | None,
                    previous: PersistedState | None,
                    previous_folder: Path | None) -> list[Part]:
     """A per-run table as parts ``{table}/bucket-NNN.parquet`` (rows of the runs whose
-    id hashes to the bucket). Every change to a row of these tables sets its
-    ``row_version`` to the event's id, so the buckets holding a row newer than the
-    previous watermark are rewritten and the others hard-linked."""
+    id hashes to the bucket); only ``dirty`` buckets are written (None: all), the others
+    are hard-linked from the previous set."""
     sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
                                           "dep_satisfaction": state.deps}
     source = sources[table]
     old: dict[str, Part] = {}
-    since: str | None = None
     if previous is not None and previous_folder is not None:
         old = {p.file: p for p in previous.parts.get(table, [])
                if p.file.startswith(f"{table}/bucket-")}
-        since = previous.watermark[0]
+    if not old:
+        dirty = None  # converting from the compact form: write every bucket
     by_bucket: dict[int, list[str]] = {}
-    dirty: set[int] = set()
-    for run_id, value in source.items():
+    for run_id in source:
         bucket = bucket_of(run_id)
-        by_bucket.setdefault(bucket, []).append(run_id)
-        if not old or since is None or bucket in dirty:
-            dirty.add(bucket)
-            continue
-        rows = (value,) if table == "runs" else value.values()
-        if any(row["row_version"] > since for row in rows):
-            dirty.add(bucket)
+        if dirty is None or bucket in dirty:
+            by_bucket.setdefault(bucket, []).append(run_id)
     (folder / table).mkdir()
     parts: list[Part] = []
     for bucket in range(BUCKETS):
         name = f"{table}/bucket-{bucket:03d}.parquet"
-        if old and bucket not in dirty:
+        if dirty is not None and bucket not in dirty:
             part = old.get(name)
             if part is not None:
                 assert previous_folder is not None
@@ -341,7 +314,7 @@ def _write_buckets(folder: Path, state: FoldState, table: str,
                 parts.append(part)
             continue
         run_ids = by_bucket.get(bucket)
-        if bucket not in dirty or not run_ids:
+        if not run_ids:
             continue
         rows = _bucket_rows(state, table, run_ids)
         if not rows:

@@ -231,6 +231,10 @@ def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Pa
                  and os.path.samefile(first / f, second / f)]
     assert 0 < len(unchanged) < len(files)
     assert read_rows(second, "tasks") == fold_lines(lines).rows("tasks")
+    state_files = sorted(p.relative_to(second) for p in (second / "_state").rglob("*.pickle"))
+    linked = [f for f in state_files if (first / f).exists()
+              and os.path.samefile(first / f, second / f)]
+    assert 0 < len(linked) < len(state_files)
 
 
 def test_task_change_by_an_event_without_run_id_reaches_the_parquet_parts(
