@@ -584,23 +584,5 @@ def parse_definition(root: Path, doc: dict[str, Any],
 def load_definition(root: Path) -> WorkspaceDefinition:
     """Read and validate ``root/arco.toml``; INVALID_CONFIG lists every problem."""
     path = root / CONFIG_NAME
-    try:
-        doc = load_toml(path)
-    except ArcoError as exc:
-        _add_syntax_position(exc)
-        raise
-    return parse_definition(root, doc, path)
-
-
-_POSITION_RE = re.compile(r"at line (\d+), column (\d+)")
-
-
-def _add_syntax_position(exc: ArcoError) -> None:
-    """Python < 3.14's TOMLDecodeError has no ``lineno``/``colno``; its message does."""
-    if exc.details is None or "line" in exc.details:
-        return
-    match = _POSITION_RE.search(exc.message)
-    if match:
-        exc.details["line"] = int(match.group(1))
-        exc.details["column"] = int(match.group(2))
+    return parse_definition(root, load_toml(path), path)
 

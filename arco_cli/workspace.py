@@ -9,6 +9,7 @@ the full definition is validated by :mod:`arco_cli.config`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 CONFIG_NAME = "arco.toml"
+_POSITION_RE = re.compile(r"at line (\d+), column (\d+)")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ def load_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         column = getattr(exc, "colno", None)
+        if line is None:
+            # Python < 3.14 has no lineno/colno; the message carries the position.
+            match = _POSITION_RE.search(str(exc))
+            if match:
+                line, column = int(match.group(1)), int(match.group(2))
         details: dict[str, Any] = {"file": str(path)}
         if line is not None:
             details["line"] = line
