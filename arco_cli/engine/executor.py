@@ -230,6 +230,8 @@ class _Execution:
         self.selector = selectors.DefaultSelector()
         self.polled: list[_Attempt] = []        # command attempts without a pidfd
         self.idle_workers: list[PoolWorker] = []
+        #: what every task process inherits: this process's environment minus TASK_ENV
+        self.base_env = {k: v for k, v in os.environ.items() if k not in TASK_ENV}
         self._worker_env: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ events
@@ -293,26 +295,26 @@ class _Execution:
                          "mode": asset.delta_mode, "partitioned_by": list(asset.partitioned_by),
                          "hive_partition": hive}
         values = partition_values(task.partition_key or "")
-        env = {k: v for k, v in os.environ.items() if k not in TASK_ENV}
-        env.update({
+        task_env = {
             "ARCO_WORKSPACE": str(self.ws.root), "ARCO_RUN_ID": self.run_id,
             "ARCO_TASK_KEY": task.key, "ARCO_ASSET_KEY": asset.key,
             "ARCO_PARTITION_KEY": task.partition_key or "", "ARCO_ATTEMPT": str(att.number),
-            "ARCO_ATTEMPT_ID": att.attempt_id, "ARCO_OUTPUT": str(att.path("output.json")),
-            "ARCO_DELTA_PARTITION": hive or "",
+            "ARCO_ATTEMPT_ID": att.attempt_id, "ARCO_DELTA_PARTITION": hive or "",
             "ARCO_PARTITION_VALUES": canonical_json(values),
-        })
+        }
         if att.delta is not None:
-            env["ARCO_DELTA_TABLE"] = att.delta["table_path"]
+            task_env["ARCO_DELTA_TABLE"] = att.delta["table_path"]
+        if asset.python is not None:
+            att.kind = "python"
+            # a python task reports by what it returns: ARCO_OUTPUT is for commands
+            return self._launch_python(att, asset, values, task_env)
+        task_env["ARCO_OUTPUT"] = str(att.path("output.json"))
         if att.folder_existed:
             # a report left by an execution that died is not this attempt's
             att.path("output.json").unlink(missing_ok=True)
-        if asset.python is not None:
-            att.kind = "python"
-            return self._launch_python(att, asset, values, env)
         argv = list(asset.run or ())
         try:
-            att.proc = process.launch(argv, cwd=self.ws.root, env=env,
+            att.proc = process.launch(argv, cwd=self.ws.root, env={**self.base_env, **task_env},
                                       stdout_path=att.path("stdout"),
                                       stderr_path=att.path("stderr"))
         except OSError as exc:
@@ -328,15 +330,14 @@ class _Execution:
         return None
 
     def _launch_python(self, att: _Attempt, asset: AssetDef, values: dict[str, Any],
-                       env: dict[str, str]) -> AttemptResult | None:
+                       task_env: dict[str, str]) -> AttemptResult | None:
         spec = {
             "python": asset.python, "workspace": str(self.ws.root), "run_id": self.run_id,
             "task_key": att.task.key, "asset_key": asset.key,
             "partition_key": att.task.partition_key or None, "partition_values": values,
             "attempt": att.number, "attempt_id": att.attempt_id,
-            # the pool's environment is this process's minus TASK_ENV: send only the task's
-            # a python task reports by what it returns: ARCO_OUTPUT is for commands
-            "env": {k: env[k] for k in TASK_ENV if k in env and k != "ARCO_OUTPUT"},
+            # the pool's environment is base_env: only the task's variables travel
+            "env": task_env,
             "log_path": str(att.path("log")),
             "stdout_path": str(att.path("stdout")), "stderr_path": str(att.path("stderr")),
             "delta": att.delta,
@@ -345,26 +346,34 @@ class _Execution:
             worker = self.idle_workers.pop()
             if worker.send(spec):
                 break
-            worker.close()
+            self._drop_worker(worker)
         else:
             worker = self._new_worker()
             if not worker.send(spec):
-                worker.close()
+                self._drop_worker(worker)
                 return failure("INFRASTRUCTURE", "the python worker could not be started")
         att.worker = worker
-        self.selector.register(worker, selectors.EVENT_READ, att)
+        # workers stay registered; the key's data says whose answer is awaited (changing
+        # only the data costs no system call)
+        self.selector.modify(worker, selectors.EVENT_READ, att)
         return None
+
+    def _drop_worker(self, worker: PoolWorker) -> None:
+        self.selector.unregister(worker)
+        worker.close()
 
     def _new_worker(self) -> PoolWorker:
         if self._worker_env is None:
-            env = {k: v for k, v in os.environ.items() if k not in TASK_ENV}
+            env = dict(self.base_env)
             # the worker imports arco_cli from wherever this process imported it
             package_root = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (package_root, env.get("PYTHONPATH", "")) if p)
             self._worker_env = env
-        return PoolWorker(cwd=self.ws.root, env=self._worker_env,
-                          stderr_path=self.ws.runs_dir / self.run_id / "worker.stderr")
+        worker = PoolWorker(cwd=self.ws.root, env=self._worker_env,
+                            stderr_path=self.ws.runs_dir / self.run_id / "worker.stderr")
+        self.selector.register(worker, selectors.EVENT_READ, worker)
+        return worker
 
     # ------------------------------------------------------------------ ending
 
@@ -386,15 +395,15 @@ class _Execution:
         answers, gone = worker.receive()
         if not answers and not gone:
             return False, 0
-        self.selector.unregister(worker)
         if answers:
             att.report = answers[0].get("report")
         if answers and not gone and not att.timed_out:
+            self.selector.modify(worker, selectors.EVENT_READ, worker)
             self.idle_workers.append(worker)
             return True, int(answers[0]["status"])
         # killed (timeout, crash, os._exit in task code): reap it; a new one replaces it
         status = int(answers[0]["status"]) if answers else worker.exit_status()
-        worker.close()
+        self._drop_worker(worker)
         return True, status
 
     def _result_of(self, att: _Attempt, status: int) -> AttemptResult:
@@ -505,6 +514,10 @@ class _Execution:
             for att in candidates:
                 if att is None:
                     interrupt.drain()
+                    continue
+                if isinstance(att, PoolWorker):  # an idle worker died: forget it
+                    self.idle_workers.remove(att)
+                    self._drop_worker(att)
                     continue
                 ended, status = self._ended(att)
                 if ended:

@@ -221,8 +221,11 @@ def serve() -> int:
             _redirect(1, os.devnull, os.O_WRONLY)
             os.dup2(own_stderr, 2)
             _close_task_logger()
-            os.environ.clear()
-            os.environ.update(base_env)
+            for key in spec["env"]:
+                os.environ.pop(key, None)
+            if os.environ != base_env:  # the task changed the environment itself
+                os.environ.clear()
+                os.environ.update(base_env)
             sys.path[:] = base_path
             if os.getcwd() != base_cwd:
                 os.chdir(base_cwd)
