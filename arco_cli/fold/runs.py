@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 from arco_cli.fold.context import APPLIED, Event, Result, rejected
-from arco_cli.fold.state import TERMINAL_RUN_STATES, TERMINAL_TASK_STATES, FoldState
+from arco_cli.fold.state import (
+    TERMINAL_RUN_STATES,
+    TERMINAL_TASK_STATES,
+    EdgeRow,
+    FoldState,
+    RunRow,
+    TaskRow,
+)
 from arco_cli.identity import run_id_from_run_key
 
 _COUNTER = {"SUCCEEDED": "tasks_succeeded", "FAILED": "tasks_failed",
@@ -25,7 +32,7 @@ def derived_run_id(st: FoldState, run_key: str) -> str:
     return run_id
 
 
-def terminal_run_state(run: dict[str, Any]) -> str:
+def terminal_run_state(run: Any) -> str:
     if run["tasks_cancelled"] > 0:
         return "CANCELLED"
     if run["tasks_failed"] > 0:
@@ -58,14 +65,14 @@ def run_triggered(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
     parent = labels.get("arco.parent_run_id")
     if parent is not None and parent not in st.runs:
         ev.diag("unknown_parent_run", f"Parent run {parent} has no run row.")
-    run: dict[str, Any] = {
+    run = RunRow({
         "run_id": run_id, "plan_id": d["plan_id"], "state": "TRIGGERED", "run_key": run_key,
         "cancel_requested": False, "tasks_total": 0, "tasks_completed": 0,
         "tasks_succeeded": 0, "tasks_failed": 0, "tasks_skipped": 0, "tasks_cancelled": 0,
         "triggered_at": ev.ts, "completed_at": None,
         "labels": _dumps(labels) if labels else None, "code_version": d.get("code_version"),
         "row_version": ev.event_id, "trigger": _dumps(d["trigger"]),
-    }
+    })
     # a PlanCreated folded before this event already created the task rows
     tasks = st.tasks.get(run_id)
     if tasks:
@@ -103,8 +110,8 @@ def plan_created(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
         if key in defs:
             ev.diag("duplicate_task_key", f"Task key {key} appears more than once in the plan.")
         defs[key] = task_def
-    tasks: dict[str, dict[str, Any]] = {}
-    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    tasks: dict[str, TaskRow] = {}
+    edges: dict[tuple[str, str], EdgeRow] = {}
     dependents: dict[str, list[str]] = {key: [] for key in defs}
     for key, task_def in defs.items():
         upstreams = list(dict.fromkeys(task_def["depends_on"]))
@@ -113,16 +120,16 @@ def plan_created(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
                 ev.diag("dangling_dependency",
                         f"Task {key} depends on {up}, which is not in the plan.")
             dependents.setdefault(up, []).append(key)
-            edges[(up, key)] = {
+            edges[(up, key)] = EdgeRow({
                 "run_id": run_id, "upstream_task_key": up, "downstream_task_key": key,
                 "satisfied": False, "resolution": None, "satisfied_at": None,
                 "satisfying_attempt": None, "row_version": ev.event_id,
-            }
+            })
         ready = not upstreams
         max_attempts = task_def.get("max_attempts")
         heartbeat = task_def.get("heartbeat_timeout_sec")
         visible = task_def.get("requires_visible_output")
-        tasks[key] = {
+        tasks[key] = TaskRow({
             "run_id": run_id, "task_key": key, "state": "READY" if ready else "BLOCKED",
             "attempt": 0, "attempt_id": None, "started_at": None, "completed_at": None,
             "error_message": None, "deps_total": len(upstreams), "deps_satisfied_count": 0,
@@ -137,7 +144,7 @@ def plan_created(st: FoldState, ev: Event, d: dict[str, Any]) -> Result:
             "delta_table": None, "delta_version": None, "delta_partition": None,
             "execution_lineage_ref": None, "row_version": ev.event_id,
             "attempt_history": None,
-        }
+        })
     if not tasks:
         ev.diag("empty_plan", f"The plan of run {run_id} has no tasks.")
     else:

@@ -274,7 +274,7 @@ def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[
     rows: list[dict[str, Any]] = []
     for run_id in sorted(run_ids):
         if table == "runs":
-            rows.append(dict(state.runs[run_id]))
+            rows.append(state.runs[run_id].as_dict())
         elif table == "tasks":
             rows.extend(state.tasks_of(run_id))
         else:
