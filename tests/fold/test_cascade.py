@@ -127,3 +127,11 @@ def test_rejected_cancel_does_not_consume_its_key() -> None:
     state = fold_scenario("cancel")
     assert state.get("idempotency_keys", ("local", "default", "cancel_req:run_ghost")) is None
     assert len(outcomes(state, "cancel_req:run_ghost")) == 1
+
+
+def test_rerun_naming_a_parent_without_a_run_row_is_flagged() -> None:
+    state = fold_scenario("duplicates")
+    assert only_outcome(state, "run:run_child")["diagnostics"] is None
+    assert codes(only_outcome(state, "run:run_orphan")) == ["unknown_parent_run"]
+    assert run(state, "run_orphan")["labels"] == \
+        '{"arco.parent_run_id":"run_missing","arco.rerun.kind":"FROM_FAILURE"}'

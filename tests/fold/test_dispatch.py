@@ -19,8 +19,11 @@ def test_dispatch_acknowledged_before_its_request_still_dispatches_the_task() ->
     assert state.dispatches[DISPATCH]["worker_queue"] == "gpu"
 
 
+BEFORE_FINISH = "timer_req:timer:cron:daily:1735776000:again"
+
+
 def test_dispatch_of_a_blocked_task_keeps_the_record_and_flags_it() -> None:
-    state = fold_scenario("dispatch")
+    state = fold_scenario("dispatch", until_key=BEFORE_FINISH)
     row = only_outcome(state, f"dispatch_req:dispatch:{RUN}:raw.b:1")
     assert row["outcome"] == "applied"
     assert codes(row) == ["dispatch_ignored_by_task"]
@@ -28,7 +31,7 @@ def test_dispatch_of_a_blocked_task_keeps_the_record_and_flags_it() -> None:
 
 
 def test_start_with_another_attempt_id_than_dispatched_is_a_conflict() -> None:
-    state = fold_scenario("dispatch")
+    state = fold_scenario("dispatch", until_key=BEFORE_FINISH)
     rejected, applied = [r for r in state.rows("event_outcomes")
                          if r["idempotency_key"] == f"started:{RUN}:raw.a:1"]
     assert rejected["reason"] == "attempt_id_conflict"
@@ -70,3 +73,10 @@ def test_repeated_timer_request_without_changes_is_no_change() -> None:
     state = fold_scenario("dispatch")
     row = only_outcome(state, "timer_req:timer:cron:daily:1735776000:again")
     assert (row["outcome"], row["reason"]) == ("rejected", "no_change")
+
+
+def test_heartbeat_of_a_finished_or_missing_task_is_rejected() -> None:
+    state = fold_scenario("dispatch")
+    assert only_outcome(state, f"heartbeat:{RUN}:raw.a:1:att_d1:1735700400000")["reason"] == \
+        "terminal_task"
+    assert only_outcome(state, f"heartbeat:{RUN}:raw.nope:1:att_x")["reason"] == "unknown_task"

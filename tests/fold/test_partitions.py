@@ -62,3 +62,11 @@ def test_output_visibility_moves_from_pending_to_visible_and_then_sticks() -> No
     assert (row["output_visibility_state"], row["published_at"]) == ("VISIBLE", 1735693200000)
     rejected = only_outcome(state, "output_visibility:run_vis:raw.pub:1:failed")
     assert rejected["reason"] == "invalid_transition"
+
+
+def test_visibility_change_needs_a_succeeded_task_and_its_current_attempt() -> None:
+    state = fold_scenario("lineage")
+    assert only_outcome(state, "output_visibility:run_bad:raw.orders:1:visible")["reason"] \
+        == "invalid_transition"
+    assert only_outcome(state, "output_visibility:run_vis:raw.pub:2:pending")["reason"] == \
+        "stale_attempt"
