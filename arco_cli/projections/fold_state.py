@@ -26,6 +26,7 @@ CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
 STATE_FORMAT = 2
 BUCKETS = 128
+KEYS_PER_PART = 200_000
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 
@@ -110,12 +111,14 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
         for name in previous.key_files:
             _link(previous_folder / name, folder / name)  # type: ignore[operator]
             key_files.append(name)
-        new_keys = {key: state.idempotency_keys[key] for key in state.unpersisted_keys}
+        new_keys = list(state.unpersisted_keys)
     else:
-        new_keys = state.idempotency_keys
-    if new_keys:
+        new_keys = list(state.idempotency_keys)
+    # parts of bounded size: one pickle memo never spans every key of a 1M-event log
+    for start in range(0, len(new_keys), KEYS_PER_PART):
         name = f"_state/keys/part-{len(key_files):06d}.pickle"
-        _dump(folder / name, new_keys)
+        _dump(folder / name, {key: state.idempotency_keys[key]
+                              for key in new_keys[start:start + KEYS_PER_PART]})
         key_files.append(name)
     core = copy.copy(state)
     for name in (*PER_RUN, "idempotency_keys"):

@@ -154,8 +154,7 @@ def _tuple_columns(width: int, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 def _append_only_rows(state: FoldState, table: str, keys: list[str]) -> list[tuple[Any, ...]]:
-    """Rows of an append-only table as value tuples in schema order, sorted by PK."""
-    keys = sorted(keys)
+    """Rows of an append-only table as value tuples in schema order (``keys`` order)."""
     if table == "event_outcomes":
         outcomes = state.event_outcomes
         return [outcomes[k] for k in keys]
@@ -255,19 +254,42 @@ def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: lis
         # compact form: one file with every row
         if (folder / table).exists():
             shutil.rmtree(folder / table)
-        keys = list(state.event_outcomes) if table == "event_outcomes" \
-            else list(state.idempotency_keys)
-        rows = _append_only_rows(state, table, keys)
-        _write_parquet(folder / f"{table}.parquet", table, _tuple_columns(width, rows))
-        return [Part(f"{table}.parquet", len(rows), hash_sum(rows))]
+        state.load_outcomes()
+        keys = sorted(state.event_outcomes if table == "event_outcomes"
+                      else state.idempotency_keys)
+        name = f"{table}.parquet"
+        count, total = _write_batched(folder / name, state, table, keys, width)
+        return [Part(name, count, total)]
     parts = list(previous.parts[table]) if previous is not None else []
     if new_keys:
-        rows = _append_only_rows(state, table, new_keys)
         (folder / table).mkdir(exist_ok=True)
         name = f"{table}/part-{len(parts):06d}.parquet"
-        _write_parquet(folder / name, table, _tuple_columns(width, rows))
-        parts.append(Part(name, len(rows), hash_sum(rows)))
+        count, total = _write_batched(folder / name, state, table, sorted(new_keys), width)
+        parts.append(Part(name, count, total))
     return parts
+
+
+#: rows converted to Arrow at a time: bounds the memory of writing a 1M-row table
+BATCH_ROWS = 100_000
+
+
+def _write_batched(path: Path, state: FoldState, table: str, keys: list[str],
+                   width: int) -> tuple[int, int]:
+    """Write the rows of ``keys`` (sorted) in batches; (row count, content hash sum)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(table)
+    total = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(keys), 1), BATCH_ROWS):
+            rows = _append_only_rows(state, table, keys[start:start + BATCH_ROWS])
+            columns = _tuple_columns(width, rows)
+            arrays = [pa.array(values, type=schema.field(i).type)
+                      for i, values in enumerate(columns)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            total = hash_sum(rows, total)
+    return len(keys), total
 
 
 def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[str, Any]]:
