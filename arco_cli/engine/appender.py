@@ -40,17 +40,28 @@ class EventAppender:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, build: BatchBuilder) -> None:
+    def submit(self, build: BatchBuilder, *, wake: bool = True) -> None:
         """Queue a batch. Its events carry the time of this call, not of the append: a
         ``TaskFinished`` says when the attempt ended, and a retry's ``fire_at`` (built
-        from that time) is never later than the retry the executor actually starts."""
+        from that time) is never later than the retry the executor actually starts.
+
+        ``wake=False`` leaves the batch queued until :meth:`wake` (or a later submit):
+        the executor wakes the appender just before it blocks, so the appender's work
+        overlaps the tasks instead of competing with the scheduler for the GIL."""
         with self._cond:
             self._queue.append((now_ms(), build))
-            self._cond.notify_all()
+            if wake:
+                self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            if self._queue:
+                self._cond.notify_all()
 
     def flush(self) -> None:
         """Wait until every submitted batch is appended; re-raise an append failure."""
         with self._cond:
+            self._cond.notify_all()
             while (self._queue or self._busy) and self.error is None:
                 self._cond.wait()
         if self.error is not None:

@@ -257,7 +257,6 @@ class _Execution:
         att_id = attempt_id(self.run_id, key, number)
         started = {"type": "task_started", "run_id": self.run_id, "task_key": key,
                    "attempt": number, "attempt_id": att_id, "worker_id": self.worker_id}
-        self.appender.submit(lambda _ts: [started])
         asset = self.definition.assets.get(task.asset_key or "")
         folder = self.ws.runs_dir / self.run_id / key
         try:
@@ -269,6 +268,7 @@ class _Execution:
                        asset.timeout_s if asset else 0, folder_existed=not fresh)
         self.running[key] = att
         problem = self._launch(att, asset)
+        self.appender.submit(lambda _ts: [started], wake=False)
         if problem is not None:
             self._finish(att, problem)
             return
@@ -446,7 +446,7 @@ class _Execution:
                 "timer_type": "retry", "run_id": self.run_id, "task_key": task.key,
                 "attempt": att.number, "fire_at": format_ms(fire_ms)}]
 
-        self.appender.submit(batch)
+        self.appender.submit(batch, wake=False)
         if retry:
             heapq.heappush(self.retries, (time.monotonic() + delay, task.key))
             return
@@ -509,6 +509,7 @@ class _Execution:
                     att.timed_out = True
                     if att.pid is not None:
                         process.kill_group(att.pid)
+            self.appender.wake()
             candidates = [key.data for key, _ in self.selector.select(self._timeout(now))]
             candidates += list(self.polled)
             for att in candidates:
