@@ -532,6 +532,8 @@ class _Execution:
         for att in self.running.values():
             if att.proc is not None:
                 att.proc.wait()
+                if att.pidfd is not None:
+                    os.close(att.pidfd)
             elif att.worker is not None:
                 att.worker.exit_status()
                 att.worker.close()
