@@ -510,3 +510,27 @@ def test_resumed_run_keeps_the_recorded_retry_time(tmp_path: Path) -> None:
     assert [e["data"]["attempt"] for e in started] == [1, 2]
     assert parse_timestamp_ms(started[1]["timestamp"]) >= ts + 1000
     assert task_row(ws, run_id, "raw.orders")["state"] == "SUCCEEDED"
+
+
+def test_python_tasks_run_in_parallel_pool_workers_that_are_reused(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    script(root, "timed.py", """
+        import json, os, time
+
+        def build(context):
+            started = time.time()
+            time.sleep(0.4)
+            with open(f"{context.task_key}.json", "w") as fh:
+                json.dump({"pid": os.getpid(), "start": started, "end": time.time()}, fh)
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    body = "".join(f'[assets."raw.{name}"]\npython = "jobs.timed:build"\n' + (
+        'deps = ["raw.a"]\n' if name == "c" else "") + "\n" for name in "abc")
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.a", "raw.b", "raw.c"])
+    execute(ws, definition, run_id, max_parallel=2)
+
+    runs = {name: json.loads((root / f"raw.{name}.json").read_text()) for name in "abc"}
+    assert runs["a"]["start"] < runs["b"]["end"] and runs["b"]["start"] < runs["a"]["end"]
+    assert runs["a"]["pid"] != runs["b"]["pid"]
+    assert runs["c"]["pid"] in (runs["a"]["pid"], runs["b"]["pid"])
+    assert runs["c"]["start"] >= runs["a"]["end"]
