@@ -163,6 +163,10 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
                           f"TaskFailure category {exc.category!r} is not one of "
                           f"{', '.join(ERROR_CATEGORIES)}", False)
         return _error(exc.category, exc.message, exc.retryable)
+    except SystemExit as exc:  # sys.exit() in a task means what it means in a command
+        if exc.code in (0, None):
+            return _report_of_return(None, spec)
+        return _error("USER_CODE", f"the task called sys.exit({exc.code!r})")
     except Exception as exc:  # any other exception is a USER_CODE failure (cli.md §2)
         stack = traceback.format_exc()
         sys.stderr.write(stack)
@@ -200,7 +204,8 @@ def serve() -> int:
     proto_out = os.dup(1)
     own_stderr = os.dup(2)  # .arco/runs/<run_id>/worker.stderr, between attempts
     _redirect(0, os.devnull, os.O_RDONLY)
-    _redirect(1, os.devnull, os.O_WRONLY)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     base_env = dict(os.environ)
     base_cwd = os.getcwd()
     base_path = list(sys.path)
@@ -214,24 +219,24 @@ def serve() -> int:
             answer = {"status": 0, "report": run_task(spec)}
         except BaseException:  # never leave the executor without an answer
             traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            # whatever prints between attempts must not land in the last attempt's files
-            _redirect(1, os.devnull, os.O_WRONLY)
-            os.dup2(own_stderr, 2)
-            _close_task_logger()
-            for key in spec["env"]:
-                os.environ.pop(key, None)
-            if os.environ != base_env:  # the task changed the environment itself
-                os.environ.clear()
-                os.environ.update(base_env)
-            sys.path[:] = base_path
-            if os.getcwd() != base_cwd:
-                os.chdir(base_cwd)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # answer before tidying up: the executor records the attempt meanwhile
         data = (json.dumps(answer, sort_keys=True) + "\n").encode()
         while data:
             data = data[os.write(proto_out, data):]
+        # whatever prints between attempts must not land in the last attempt's files
+        os.dup2(devnull, 1)
+        os.dup2(own_stderr, 2)
+        _close_task_logger()
+        for key in spec["env"]:
+            os.environ.pop(key, None)
+        if os.environ != base_env:  # the task changed the environment itself
+            os.environ.clear()
+            os.environ.update(base_env)
+        sys.path[:] = base_path
+        if os.getcwd() != base_cwd:
+            os.chdir(base_cwd)
     return 0
 
 

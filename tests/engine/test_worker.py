@@ -40,6 +40,9 @@ def text(ctx):
 def bad_report(ctx):
     return {"rows": 3}
 
+def exits(ctx):
+    raise SystemExit(3)
+
 def claims_version(ctx):
     return {"deltaVersion": 3}
 '''
@@ -87,6 +90,11 @@ def test_other_exceptions_are_user_code_failures_with_a_trace(tmp_path: Path) ->
     error = run_worker(tmp_path, "jobs.tasks:crash")["error"]
     assert (error["category"], error["message"]) == ("USER_CODE", "KeyError: 'missing'")
     assert "Traceback" in error["stackTrace"] and "retryable" not in error
+
+
+def test_sys_exit_with_a_status_is_a_user_code_failure(tmp_path: Path) -> None:
+    assert run_worker(tmp_path, "jobs.tasks:exits") == {
+        "error": {"category": "USER_CODE", "message": "the task called sys.exit(3)"}}
 
 
 @pytest.mark.parametrize(("target", "fragment"), [
