@@ -313,13 +313,15 @@ class _Execution:
             # a report left by an execution that died is not this attempt's
             att.path("output.json").unlink(missing_ok=True)
         argv = list(asset.run or ())
+        if not argv:
+            return failure("CONFIGURATION", f"asset {asset.key} has an empty run = []", False)
         try:
             att.proc = process.launch(argv, cwd=self.ws.root, env={**self.base_env, **task_env},
                                       stdout_path=att.path("stdout"),
                                       stderr_path=att.path("stderr"))
         except OSError as exc:
             return failure("CONFIGURATION",
-                           f"cannot start {argv[0] if argv else '(empty run)'!r}: "
+                           f"cannot start {argv[0]!r}: "
                            f"{exc.strerror or exc}", False)
         try:
             att.pidfd = os.pidfd_open(att.proc.pid)

@@ -534,3 +534,17 @@ def test_python_tasks_run_in_parallel_pool_workers_that_are_reused(tmp_path: Pat
     assert runs["a"]["pid"] != runs["b"]["pid"]
     assert runs["c"]["pid"] in (runs["a"]["pid"], runs["b"]["pid"])
     assert runs["c"]["start"] >= runs["a"]["end"]
+
+
+def test_a_command_that_cannot_start_fails_once_as_configuration(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    ws, definition, run_id = plan_and_trigger(
+        root, asset("raw.orders", [str(root / "no-such-program")], max_attempts=3),
+        ["raw.orders"])
+    execute(ws, definition, run_id)
+
+    history = task_events(ws, run_id, "raw.orders")
+    assert [kind for kind, _ in history] == ["TaskStarted", "TaskFinished"]
+    error = history[1][1]["error"]
+    assert (error["category"], error["retryable"]) == ("CONFIGURATION", False)
+    assert error["message"].startswith(f"cannot start '{root / 'no-such-program'}'")
