@@ -144,7 +144,11 @@ def measure(folder: Path, mode: str) -> dict[str, Any]:
 
     ws = Workspace(folder, "local", "default")
     if mode == "incremental":
+        from arco_cli.identity import UlidGenerator
+
         log = LogBuilder()
+        # new ids above every id in the log, as arco's writer mints them
+        log.ids = UlidGenerator(EventLog(ws.log_dir).head().max_ulid)
         log.clock = T0 + 10**9
         rng = random.Random(99)
         while len(log.lines) < 100:

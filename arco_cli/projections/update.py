@@ -4,6 +4,8 @@ invariant 5 allows it, otherwise rebuild; write under a non-blocking projections
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,8 @@ from typing import Any
 from arco_cli.errors import ArcoError
 from arco_cli.fold import FoldState, OutOfOrder, fold_ascending, fold_records
 from arco_cli.identity import TenantSecretError, tenant_secret
-from arco_cli.log import EventLog
+from arco_cli.log import CommitPoint, EventLog, LogRecord
+from arco_cli.log.ids import event_id_of
 from arco_cli.projections.store import (
     PersistedState,
     load_persisted,
@@ -79,11 +82,53 @@ def fold_log(ws: Workspace, *, rebuild: bool = False) -> Folded:
     state = FoldState(ws.tenant_id, ws.workspace_id, secret)
     try:
         # streaming keeps memory flat for the usual log, whose ids ascend
-        counts = fold_ascending(state, log.read(0))
+        counts = fold_ascending(state, _records(log, 0, head.records, head))
     except OutOfOrder:
         state = FoldState(ws.tenant_id, ws.workspace_id, secret)
-        counts = fold_records(state, log.read(0))
+        merged = _merged_runs(log, head)
+        try:
+            if merged is None:
+                raise OutOfOrder("too many ascending runs to merge")
+            counts = fold_ascending(state, merged)
+        except OutOfOrder:
+            # a repeated event id, or a log in no useful order: sort it all in memory
+            state = FoldState(ws.tenant_id, ws.workspace_id, secret)
+            counts = fold_records(state, _records(log, 0, head.records, head))
     return Folded(state, counts, True, None, None)
+
+
+#: ascending runs merged while streaming; a log cut into more runs is sorted in memory
+MAX_MERGED_RUNS = 16
+
+
+def _records(log: EventLog, start: int, end: int, point: CommitPoint) -> Iterator[LogRecord]:
+    """Records ``start..end-1`` of the committed snapshot ``point``."""
+    for first, lines in log.read_batches(start, point):
+        for offset, raw in enumerate(lines, first):
+            if offset >= end:
+                return
+            yield LogRecord(offset, raw)
+
+
+def _merged_runs(log: EventLog, point: CommitPoint) -> Iterator[LogRecord] | None:
+    """The log in event-id order as a merge of its ascending runs (e.g. arco's own
+    events around an ingested foreign batch, decisions A49), reading each run
+    sequentially; None when there are more than :data:`MAX_MERGED_RUNS` runs."""
+    starts = [0]
+    previous: str | None = None
+    offset = 0
+    for _first, _lines, ids in log.read_ids(0, point):
+        for event_id in ids:
+            if previous is not None and event_id <= previous:
+                starts.append(offset)
+                if len(starts) > MAX_MERGED_RUNS:
+                    return None
+            previous = event_id
+            offset += 1
+    bounds = [*starts, point.records]
+    runs = [_records(log, start, end, point) for start, end in zip(bounds, bounds[1:],
+                                                                     strict=False)]
+    return heapq.merge(*runs, key=lambda record: event_id_of(record.raw, record.offset))
 
 
 def _try_write(ws: Workspace, folded: Folded, timeout: float, force: bool) -> bool:

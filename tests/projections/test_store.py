@@ -274,3 +274,28 @@ def test_repeated_event_id_in_the_log_is_corrupt_naming_both_offsets(tmp_path: P
         fold_workspace(ws)
     assert caught.value.code == "CORRUPT_LOG"
     assert caught.value.details == {"offsets": [3, len(LINES)]}
+
+
+def test_log_of_a_few_ascending_runs_folds_by_merging_them_without_sorting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arco_cli.projections import update
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("the log should have been merged, not sorted in memory")
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[10:])
+    append(ws, LINES[:10])
+    monkeypatch.setattr(update, "fold_records", refuse)
+    data = fold_workspace(ws)
+    assert data["eventsFolded"] == len(LINES)
+    assert read_rows(ws.projections_dir.resolve(), "tasks") == fold_lines(LINES).rows("tasks")
+
+
+def test_log_in_no_useful_order_is_sorted_in_memory(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    backwards = list(reversed(LINES))  # one ascending run per record
+    append(ws, backwards)
+    assert fold_workspace(ws)["eventsFolded"] == len(LINES)
+    state = current_state(ws, write=False)
+    assert state.rows("event_outcomes") == fold_lines(backwards).rows("event_outcomes")
