@@ -1,14 +1,21 @@
 """``arco cancel RUN_ID [--reason TEXT] [--force]``: cancel a run, and recover one whose
 executor died (decisions B1).
 
-A live executor holds ``.arco/runs/<run_id>/executor.lock``; when nobody holds it, the
-run's RUNNING attempts can never report, so they are recorded as cancelled here
-(``--force`` does so even while the lock is held, e.g. for a hung executor).
+A live executor holds ``.arco/runs/<run_id>/executor.lock``. When it runs on this host it
+is sent SIGTERM, which makes it stop its tasks and record their cancellation itself (the
+same path as Ctrl-C); otherwise it would go on starting tasks the cancel request has
+already cancelled. When nobody holds the lock, the run's RUNNING attempts can never
+report, so they are recorded as cancelled here (``--force`` does so even while the lock
+is held, e.g. for a hung executor).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +29,12 @@ if TYPE_CHECKING:
 HELP = """Cancel a run: record a cancel request; tasks not started are cancelled.
 
 \b
-RUNNING attempts whose executor process is gone (killed, crashed, rebooted) are recorded
-as cancelled too, so a dead run reaches CANCELLED and can be rerun with
-'arco rerun RUN_ID --from-failure'. --force also cancels attempts of an executor that is
-still alive (it should be stopped as well). RUN_ID may be a run key.
+A live executor on this machine is sent SIGTERM and records the cancellation of its
+running tasks itself. RUNNING attempts whose executor process is gone (killed, crashed,
+rebooted) are recorded as cancelled here, so a dead run reaches CANCELLED and can be
+rerun with 'arco rerun RUN_ID --from-failure'. --force records running attempts as
+cancelled even while their executor holds the run (e.g. a hung executor on another
+host). RUN_ID may be a run key.
 
 \b
 Examples:
@@ -51,6 +60,33 @@ def executor_alive(ws: Workspace, run_id: str) -> bool:
         except BlockingIOError:
             return True
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return False
+
+
+def stop_local_executor(ws: Workspace, run_id: str, timeout: float) -> bool:
+    """SIGTERM the run's executor when it runs on this host; wait up to ``timeout`` s for
+    it to release its lock. True when it stopped."""
+    path = ws.runs_dir / run_id / "executor.lock"
+    try:
+        holder = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return False
+    kind, _, rest = holder.partition(":")
+    host, _, pid_text = rest.rpartition(":")
+    if kind != "local" or host != socket.gethostname() or not pid_text.isdigit():
+        warn(f"run {run_id} is executed by {holder or 'an unknown process'}, which cannot "
+             "be signalled from here; stop it there")
+        return False
+    try:
+        os.kill(int(pid_text), signal.SIGTERM)
+    except ProcessLookupError:
+        return not executor_alive(ws, run_id)
+    deadline = time.monotonic() + max(timeout, 1.0)
+    while time.monotonic() < deadline:
+        if not executor_alive(ws, run_id):
+            return True
+        time.sleep(0.05)
+    warn(f"the executor of run {run_id} did not stop within {timeout:g} s")
     return False
 
 
@@ -118,16 +154,17 @@ def cancel_run(ws: Workspace, run: str, *, reason: str | None, force: bool) -> d
                         "partition_key": task.get("partition_key"),
                     })
                     cancelled.append({"taskKey": task["task_key"], "attempt": attempt})
-            elif running:
-                warn(f"run {run_id} is still being executed by a live process; stop it "
-                     "(Ctrl-C) or pass --force to cancel its running attempts")
             if payloads:
                 writer.append([make_event(p, event_id=writer.new_event_id(at),
                                           timestamp_ms=at, tenant_id=ws.tenant_id,
                                           workspace_id=ws.workspace_id) for p in payloads])
+    stopped = False
+    if alive and not force and requested:
+        # Outside the writer lock: the executor needs it to record its cancellation.
+        stopped = stop_local_executor(ws, run_id, lock_timeout())
     shape = run_read_shape(current_state(ws), run_id)
     return {**shape, "cancelRequested": requested, "cancelledAttempts": cancelled,
-            "executorAlive": alive}
+            "executorAlive": alive, "executorStopped": stopped}
 
 
 def register(app: typer.Typer) -> None:

@@ -244,3 +244,17 @@ def test_run_gives_up_on_a_locked_log_and_writes_nothing(ws: Path) -> None:
     assert result.returncode == 2
     assert result.envelope["errors"][0]["code"] == "WORKSPACE_LOCKED"
     assert records(ws) == 0
+
+
+def test_cancel_stops_a_live_executor_which_records_the_cancellation(ws: Path) -> None:
+    (ws / "hold.flag").write_text("", encoding="utf-8")
+    proc = _start(ws, "run", "slow.task", "--run-key", "live")
+    _wait_running(ws, proc)
+    code, cancelled = arco(ws, "cancel", "live", "--reason", "operator stop")
+    assert code == 0, cancelled
+    data = cancelled["data"]
+    assert data["executorAlive"] is True and data["executorStopped"] is True
+    assert data["state"] == "CANCELLED"
+    assert data["cancelledAttempts"] == []  # recorded by the executor, not by cancel
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and json.loads(out)["data"]["state"] == "CANCELLED"
