@@ -35,6 +35,87 @@ TERMINAL_TASK_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 TERMINAL_RUN_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 
+class LazyMap(dict[Any, Any]):
+    """A dict whose entries are loaded bucket by bucket on first touch (a stored fold
+    state only reads the buckets an incremental fold needs). Several maps may share one
+    ``pending`` set and ``load``, which fills them all with ``dict.update``; iterating or
+    sizing the map loads every pending bucket first."""
+
+    def __init__(self, bucket: Callable[[Any], int], load: Callable[[int], None],
+                 pending: set[int]) -> None:
+        super().__init__()
+        self._bucket = bucket
+        self._load = load
+        self._pending = pending
+
+    def _need(self, key: Any) -> None:
+        if self._pending:
+            bucket = self._bucket(key)
+            if bucket in self._pending:
+                self._load(bucket)
+
+    def load_all(self) -> None:
+        for bucket in sorted(self._pending):
+            if bucket in self._pending:
+                self._load(bucket)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._need(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._need(key)
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._need(key)
+        return dict.__contains__(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._need(key)
+        dict.__setitem__(self, key, value)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._need(key)
+        return dict.setdefault(self, key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._need(key)
+        return dict.pop(self, key, *default)
+
+    def __iter__(self) -> Any:
+        self.load_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.load_all()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self.load_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self.load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self.load_all()
+        return dict.items(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self.load_all()
+        return (dict, (dict(dict.items(self)),))
+
+
+def load_everything(state: FoldState) -> None:
+    """Load every pending bucket of a lazily restored state."""
+    for name in ("runs", "tasks", "deps", "dependents", "idempotency_keys"):
+        value = getattr(state, name)
+        if isinstance(value, LazyMap):
+            value.load_all()
+
+
 class Row:
     """A mutable row of one of the big per-run tables, read and written like a dict
     (``row["state"]``) but stored in slots: a third of a dict's memory at 1M events."""

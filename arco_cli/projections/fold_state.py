@@ -5,10 +5,12 @@ incremental fold writes only what changed:
                                        plus the bookkeeping of the set's parts
     _state/runs/bucket-NNN.pickle      runs, tasks, edges and plan order of the runs
                                        whose id hashes to bucket NNN
-    _state/keys/part-NNNNNN.pickle     idempotency keys, one append-only part per write
+    _state/keys/bucket-NNN.pickle      idempotency keys whose key hashes to bucket NNN
 
 Unchanged files are hard-linked from the previous set. Each file has its own pickler, so
-no single pickle memo spans the whole state (memory at 1M events).
+no single pickle memo spans the whole state (memory at 1M events). A state read back
+loads its run and key buckets lazily, on first touch (:class:`~arco_cli.fold.state.LazyMap`),
+so an incremental fold reads only the buckets its new events need.
 """
 
 from __future__ import annotations
@@ -21,18 +23,31 @@ from pathlib import Path
 from typing import Any
 
 from arco_cli.fold import FoldState
+from arco_cli.fold.state import LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
 STATE_FORMAT = 2
 BUCKETS = 128
-KEYS_PER_PART = 200_000
+KEY_BUCKETS = 256
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 
 
 def bucket_of(run_id: str) -> int:
     return zlib.crc32(run_id.encode("utf-8")) % BUCKETS
+
+
+def key_bucket_of(key: str) -> int:
+    return zlib.crc32(key.encode("utf-8")) % KEY_BUCKETS
+
+
+def _run_file(bucket: int) -> str:
+    return f"_state/runs/bucket-{bucket:03d}.pickle"
+
+
+def _key_file(bucket: int) -> str:
+    return f"_state/keys/bucket-{bucket:03d}.pickle"
 
 
 @dataclass
@@ -75,11 +90,13 @@ def dirty_buckets(state: FoldState, since: str | None) -> set[int] | None:
     if since is None:
         return None
     dirty: set[int] = set()
-    for run_id, run in state.runs.items():
+    # only loaded entries can have changed: dict.items skips a LazyMap's pending buckets
+    for run_id, run in dict.items(state.runs):
         if run["row_version"] > since:
             dirty.add(bucket_of(run_id))
-    for source in (state.tasks, state.deps):
-        for run_id, rows in source.items():
+    sources: tuple[dict[str, Any], ...] = (state.tasks, state.deps)
+    for source in sources:
+        for run_id, rows in dict.items(source):
             bucket = bucket_of(run_id)
             if bucket not in dirty and any(r["row_version"] > since for r in rows.values()):
                 dirty.add(bucket)
@@ -89,37 +106,30 @@ def dirty_buckets(state: FoldState, since: str | None) -> set[int] | None:
 def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
                 dirty: set[int] | None, previous: PersistedState | None,
                 previous_folder: Path | None) -> None:
+    reuse = previous is not None and previous_folder is not None and dirty is not None
+    if not reuse:
+        from arco_cli.fold.state import load_everything
+
+        load_everything(state)
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
     for name in PER_RUN:
         source: dict[str, Any] = getattr(state, name)
-        for run_id, value in source.items():
+        for run_id, value in dict.items(source):
             bucket = bucket_of(run_id)
             if dirty is None or bucket in dirty:
                 buckets.setdefault(bucket, {n: {} for n in PER_RUN})[name][run_id] = value
-    reuse = previous is not None and previous_folder is not None and dirty is not None
-    bucket_files: list[str] = []
-    for bucket in range(BUCKETS):
-        name = f"_state/runs/bucket-{bucket:03d}.pickle"
-        if bucket in buckets:
-            _dump(folder / name, buckets[bucket])
-            bucket_files.append(name)
-        elif reuse and previous is not None and name in previous.bucket_files:
-            _link(previous_folder / name, folder / name)  # type: ignore[operator]
-            bucket_files.append(name)
-    key_files: list[str] = []
-    if reuse and previous is not None:
-        for name in previous.key_files:
-            _link(previous_folder / name, folder / name)  # type: ignore[operator]
-            key_files.append(name)
-        new_keys = list(state.unpersisted_keys)
-    else:
-        new_keys = list(state.idempotency_keys)
-    # parts of bounded size: one pickle memo never spans every key of a 1M-event log
-    for start in range(0, len(new_keys), KEYS_PER_PART):
-        name = f"_state/keys/part-{len(key_files):06d}.pickle"
-        _dump(folder / name, {key: state.idempotency_keys[key]
-                              for key in new_keys[start:start + KEYS_PER_PART]})
-        key_files.append(name)
+    bucket_files = _write_buckets(folder, buckets, BUCKETS, _run_file,
+                                  previous.bucket_files if reuse and previous else [],
+                                  previous_folder)
+    dirty_keys = {key_bucket_of(k) for k in state.unpersisted_keys} if reuse else None
+    key_buckets: dict[int, dict[str, Any]] = {}
+    for key, value in dict.items(state.idempotency_keys):
+        bucket = key_bucket_of(key)
+        if dirty_keys is None or bucket in dirty_keys:
+            key_buckets.setdefault(bucket, {})[key] = value
+    key_files = _write_buckets(folder, key_buckets, KEY_BUCKETS, _key_file,
+                               previous.key_files if reuse and previous else [],
+                               previous_folder)
     core = copy.copy(state)
     for name in (*PER_RUN, "idempotency_keys"):
         setattr(core, name, {})
@@ -130,18 +140,48 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
         bucket_files, key_files))
 
 
+def _write_buckets(folder: Path, buckets: dict[int, Any], count: int,
+                   file_of: Any, previous_files: list[str],
+                   previous_folder: Path | None) -> list[str]:
+    """Dump the given buckets; link the previous set's files of the other buckets."""
+    files: list[str] = []
+    old = set(previous_files)
+    for bucket in range(count):
+        name = file_of(bucket)
+        if bucket in buckets:
+            _dump(folder / name, buckets[bucket])
+            files.append(name)
+        elif name in old and previous_folder is not None:
+            _link(previous_folder / name, folder / name)
+            files.append(name)
+    return files
+
+
 def read_state(folder: Path) -> PersistedState | None:
-    """The persisted state of ``folder``; None when it is missing or of another format."""
+    """The persisted state of ``folder``, its run and key buckets loaded on first touch;
+    None when it is of another format. The caller must be done with the state (or call
+    :func:`~arco_cli.fold.state.load_everything`) before the folder can disappear."""
     persisted = _load(folder / CORE_FILE)
     if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
         return None
     state = persisted.state
-    for name in persisted.bucket_files:
-        bucket: dict[str, dict[str, Any]] = _load(folder / name)
-        for attr, values in bucket.items():
-            getattr(state, attr).update(values)
-    for name in persisted.key_files:
-        state.idempotency_keys.update(_load(folder / name))
+    run_files = {int(name[-10:-7]): name for name in persisted.bucket_files}
+    key_files = {int(name[-10:-7]): name for name in persisted.key_files}
+    pending_runs = set(run_files)
+    pending_keys = set(key_files)
+
+    def load_runs(bucket: int) -> None:
+        pending_runs.discard(bucket)
+        for name, values in _load(folder / run_files[bucket]).items():
+            dict.update(getattr(state, name), values)
+
+    def load_keys(bucket: int) -> None:
+        pending_keys.discard(bucket)
+        dict.update(state.idempotency_keys, _load(folder / key_files[bucket]))
+
+    for name in PER_RUN:
+        setattr(state, name, LazyMap(bucket_of, load_runs, pending_runs))
+    state.idempotency_keys = LazyMap(key_bucket_of, load_keys, pending_keys)
     return persisted
 
 

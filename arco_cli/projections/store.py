@@ -29,7 +29,7 @@ from typing import Any
 
 from arco_cli.fold import FoldState
 from arco_cli.fold.procedure import without_gc
-from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json
+from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json, load_everything
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hex_digest
 from arco_cli.projections.fold_state import (
@@ -180,6 +180,8 @@ def write_projection_set(link: Path, state: FoldState, previous: PersistedState 
 
 def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
                previous_folder: Path | None) -> Path:
+    if previous is None:
+        load_everything(state)
     versions = versions_dir(link)
     versions.mkdir(parents=True, exist_ok=True)
     folder = _fresh_folder(versions, state.log_offset)
@@ -319,8 +321,9 @@ def _write_buckets(folder: Path, state: FoldState, table: str, dirty: set[int] |
                if p.file.startswith(f"{table}/bucket-")}
     if not old:
         dirty = None  # converting from the compact form: write every bucket
+        load_everything(state)
     by_bucket: dict[int, list[str]] = {}
-    for run_id in source:
+    for run_id in dict.keys(source):  # loaded entries: unloaded buckets are unchanged
         bucket = bucket_of(run_id)
         if dirty is None or bucket in dirty:
             by_bucket.setdefault(bucket, []).append(run_id)

@@ -12,6 +12,7 @@ from typing import Any
 
 from arco_cli.errors import ArcoError
 from arco_cli.fold import FoldState, OutOfOrder, fold_ascending, fold_records
+from arco_cli.fold.state import load_everything
 from arco_cli.identity import TenantSecretError, tenant_secret
 from arco_cli.log import CommitPoint, EventLog, LogRecord
 from arco_cli.log.ids import event_id_of
@@ -158,10 +159,22 @@ def _try_write(ws: Workspace, folded: Folded, timeout: float, force: bool) -> bo
 def current_state(ws: Workspace, *, write: bool = True) -> FoldState:
     """The fold state at the end of the committed log; persisted when it changed and the
     projections lock is free (never waits)."""
-    folded = fold_log(ws)
+    folded = _fold_retrying(ws, rebuild=False)
+    # readers keep the state for as long as they like: load it all while its folder is
+    # certainly still there
+    load_everything(folded.state)
     if write and (folded.rebuilt or folded.events_folded or folded.previous is None):
         _try_write(ws, folded, timeout=0, force=False)
     return folded.state
+
+
+def _fold_retrying(ws: Workspace, *, rebuild: bool) -> Folded:
+    """:func:`fold_log`; should two other writers replace the stored set while its
+    buckets are still being read, fold again from the log."""
+    try:
+        return fold_log(ws, rebuild=rebuild)
+    except FileNotFoundError:
+        return fold_log(ws, rebuild=True)
 
 
 def fold_workspace(ws: Workspace, *, rebuild: bool = False,
@@ -170,8 +183,14 @@ def fold_workspace(ws: Workspace, *, rebuild: bool = False,
 
     ``lock_timeout`` (an addition to the contract, default 10 s) bounds the wait for a
     concurrent projections writer."""
-    folded = fold_log(ws, rebuild=rebuild)
-    if not _try_write(ws, folded, timeout=lock_timeout, force=rebuild):
+    folded = _fold_retrying(ws, rebuild=rebuild)
+    try:
+        written = _try_write(ws, folded, timeout=lock_timeout, force=rebuild)
+    except FileNotFoundError:
+        # the set the state was read from vanished mid-write: write a rebuilt state
+        folded = fold_log(ws, rebuild=True)
+        written = _try_write(ws, folded, timeout=lock_timeout, force=True)
+    if not written:
         raise ArcoError("WORKSPACE_LOCKED", "another arco process is writing the "
                         f"projections of {ws.root}; retry, or raise --lock-timeout",
                         {"path": str(ws.arco_dir / LOCK_NAME)})

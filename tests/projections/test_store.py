@@ -299,3 +299,22 @@ def test_log_in_no_useful_order_is_sorted_in_memory(tmp_path: Path) -> None:
     assert fold_workspace(ws)["eventsFolded"] == len(LINES)
     state = current_state(ws, write=False)
     assert state.rows("event_outcomes") == fold_lines(backwards).rows("event_outcomes")
+
+
+def test_incremental_fold_reads_only_the_state_buckets_its_events_need(tmp_path: Path) -> None:
+    from arco_cli.fold.state import LazyMap, load_everything
+    from arco_cli.projections import fold_log
+
+    ws = make_workspace(tmp_path / "ws")
+    lines = scenario_lines("cancel")
+    append(ws, lines[:-2])
+    fold_workspace(ws)
+    append(ws, lines[-2:])  # start and cancel of one task of run_wcancel
+    folded = fold_log(ws)
+    assert not folded.rebuilt and folded.events_folded == 2
+    tasks = folded.state.tasks
+    assert isinstance(tasks, LazyMap)
+    loaded = len(dict.keys(tasks))
+    load_everything(folded.state)
+    assert 0 < loaded < len(dict.keys(tasks))
+    assert folded.state.rows("tasks") == fold_lines(lines).rows("tasks")
