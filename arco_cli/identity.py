@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # --------------------------------------------------------------------------- JSON
@@ -137,6 +137,13 @@ def format_ms(ms: int) -> str:
 def now_ms() -> int:
     """Wall clock in epoch ms. Writers only; the fold never calls this."""
     return time.time_ns() // 1_000_000
+
+
+def anchored_clock(start_ms: int) -> Callable[[], int]:
+    """A clock that reads ``start_ms`` now and advances with the monotonic clock: the
+    time base of runs executed by a command given ``--now`` (decisions A31)."""
+    origin = time.monotonic_ns()
+    return lambda: start_ms + (time.monotonic_ns() - origin) // 1_000_000
 
 
 # --------------------------------------------------------------------------- ULIDs

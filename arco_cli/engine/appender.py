@@ -26,8 +26,10 @@ BatchBuilder = Callable[[int], list[dict[str, Any]]]
 
 
 class EventAppender:
-    def __init__(self, ws: Workspace, log: EventLog, lock_timeout: float) -> None:
+    def __init__(self, ws: Workspace, log: EventLog, lock_timeout: float,
+                 clock: Callable[[], int] = now_ms) -> None:
         self._ws = ws
+        self._clock = clock
         self._log = log
         self._lock_timeout = lock_timeout
         self._queue: list[tuple[int, BatchBuilder]] = []
@@ -49,7 +51,7 @@ class EventAppender:
         the executor wakes the appender just before it blocks, so the appender's work
         overlaps the tasks instead of competing with the scheduler for the GIL."""
         with self._cond:
-            self._queue.append((now_ms(), build))
+            self._queue.append((self._clock(), build))
             if wake:
                 self._cond.notify_all()
 

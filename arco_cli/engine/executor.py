@@ -28,7 +28,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -214,7 +214,8 @@ class _Interrupt:
 class _Execution:
     def __init__(self, ws: Workspace, definition: WorkspaceDefinition, run_id: str,
                  log: EventLog, tasks: dict[str, _Task], ready: list[str], *,
-                 max_parallel: int, lock_timeout: float, progress: RunProgress) -> None:
+                 max_parallel: int, lock_timeout: float, progress: RunProgress,
+                 clock: Callable[[], int]) -> None:
         self.ws = ws
         self.definition = definition
         self.run_id = run_id
@@ -226,7 +227,7 @@ class _Execution:
         self.max_parallel = max(1, max_parallel)
         self.progress = progress
         self.worker_id = worker_id()
-        self.appender = EventAppender(ws, log, lock_timeout)
+        self.appender = EventAppender(ws, log, lock_timeout, clock)
         self.selector = selectors.DefaultSelector()
         self.polled: list[_Attempt] = []        # command attempts without a pidfd
         self.idle_workers: list[PoolWorker] = []
@@ -593,10 +594,13 @@ def _plan_tasks(state: Any, run_id: str
 
 
 def execute_run(ws: Workspace, definition: WorkspaceDefinition, run_id: str, *,
-                max_parallel: int, lock_timeout: float, progress: bool) -> ExecutionOutcome:
+                max_parallel: int, lock_timeout: float, progress: bool,
+                clock: Callable[[], int] = now_ms) -> ExecutionOutcome:
     """Run every non-terminal task of ``run_id`` whose upstreams succeed; fold at the end.
 
-    The run's ``RunTriggered`` and ``PlanCreated`` must already be in the log.
+    The run's ``RunTriggered`` and ``PlanCreated`` must already be in the log. ``clock``
+    gives the events' timestamps (epoch ms): the wall clock, or for a command given
+    ``--now`` that instant plus the time elapsed since (decisions A31).
     """
     from arco_cli.log.store import EventLog
     from arco_cli.projections import current_state, fold_workspace
@@ -607,13 +611,13 @@ def execute_run(ws: Workspace, definition: WorkspaceDefinition, run_id: str, *,
         bar = RunProgress(run_id, len(tasks) + done, progress)
         bar.finished(done)
         # a task left in RETRY_WAIT by an earlier execution keeps its recorded retry time
-        now_wall, now_mono = now_ms(), time.monotonic()
+        now_wall, now_mono = clock(), time.monotonic()
         delayed = [(now_mono + (waits[key] - now_wall) / 1000, key) for key in ready
                    if waits.get(key, 0) > now_wall]
         ready = [key for key in ready if waits.get(key, 0) <= now_wall]
         execution = _Execution(ws, definition, run_id, EventLog(ws.log_dir), tasks, ready,
                                max_parallel=max_parallel, lock_timeout=lock_timeout,
-                               progress=bar)
+                               progress=bar, clock=clock)
         for due in delayed:
             heapq.heappush(execution.retries, due)
         try:

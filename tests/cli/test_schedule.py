@@ -29,6 +29,10 @@ def test_tick_runs_due_ticks_oldest_first_and_a_repeat_creates_nothing(tmp_path:
     assert {t["state"] for t in ticks} == {"SUCCEEDED"}
     logged = events(ws)
     assert logged[0]["timestamp"] == "2025-01-01T05:30:00.000Z"  # --now stamps the batch
+    # executed runs: --now plus the time elapsed since (decisions A31), not the wall clock
+    finished = [e["timestamp"] for e in logged if e["event_type"] == "TaskFinished"]
+    assert finished and all("2025-01-01T05:30:00.000Z" <= t < "2025-01-01T05:31:00.000Z"
+                            for t in finished)
 
     again = arco_json(ws, "schedule", "tick", "hourly", "--now", "2025-01-01T05:30:00Z",
                       expect=0)

@@ -34,7 +34,7 @@ from arco_cli.engine.triggers.bridge import (
     scoped,
 )
 from arco_cli.errors import ArcoError
-from arco_cli.identity import format_ms, is_safe_id, new_ulid
+from arco_cli.identity import anchored_clock, format_ms, is_safe_id, new_ulid
 
 if TYPE_CHECKING:
     from arco_cli.config import WorkspaceDefinition
@@ -231,6 +231,7 @@ def run_backfill(ws: Workspace, definition: WorkspaceDefinition, backfill_id: st
     from arco_cli.diagnostics import conflict_payloads
 
     result = RunResult(backfill_id, "not_running")
+    clock = anchored_clock(now_ms)
     first = True
     while True:
         with controller_batch(ws, lock_timeout, now_ms) as (state, batch):
@@ -255,7 +256,7 @@ def run_backfill(ws: Workspace, definition: WorkspaceDefinition, backfill_id: st
                                lock_timeout=lock_timeout, at_ms=now_ms)
         result.bridge_skips.extend(report.skipped)
         executed = execute_runs(ws, definition, report.bridged, lock_timeout=lock_timeout,
-                                progress=progress)
+                                clock=clock, progress=progress)
         result.executed.extend(executed.executed)
         if executed.interrupted:
             result.interrupted = True

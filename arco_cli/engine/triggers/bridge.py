@@ -202,15 +202,16 @@ class ExecutionReport:
 
 
 def execute_runs(ws: Workspace, definition: WorkspaceDefinition, run_ids: list[str], *,
-                 lock_timeout: float, progress: bool = False) -> ExecutionReport:
+                 lock_timeout: float, clock: Callable[[], int],
+                 progress: bool = False) -> ExecutionReport:
     """Execute runs one after the other (the machine's cores go to each run's tasks);
-    stops at the first interrupted run."""
+    stops at the first interrupted run. ``clock`` is the command's time base (A31)."""
     from arco_cli.engine.executor import execute_run
 
     report = ExecutionReport()
     for run_id in run_ids:
         outcome = execute_run(ws, definition, run_id, max_parallel=os.cpu_count() or 1,
-                              lock_timeout=lock_timeout, progress=progress)
+                              lock_timeout=lock_timeout, progress=progress, clock=clock)
         report.executed.append(run_id)
         if outcome.interrupted:
             report.interrupted = True

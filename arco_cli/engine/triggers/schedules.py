@@ -30,7 +30,7 @@ from arco_cli.engine.triggers.cron import (
 )
 from arco_cli.errors import ArcoError
 from arco_cli.events.keys import expected_idempotency_key
-from arco_cli.identity import format_ms, request_fingerprint
+from arco_cli.identity import anchored_clock, format_ms, request_fingerprint
 
 if TYPE_CHECKING:
     from arco_cli.config import ScheduleDef, WorkspaceDefinition
@@ -130,6 +130,7 @@ def tick_schedule(ws: Workspace, definition: WorkspaceDefinition, schedule_id: s
                   now_ms: int, manual: bool, execute: bool, lock_timeout: float,
                   progress: bool = False) -> ScheduleTickResult:
     """Evaluate one configured schedule at ``now_ms`` (A32: only config schedules)."""
+    clock = anchored_clock(now_ms)
     sched = definition.schedules.get(schedule_id)
     if sched is None:
         known = ", ".join(sorted(definition.schedules)) or "none"
@@ -151,7 +152,7 @@ def tick_schedule(ws: Workspace, definition: WorkspaceDefinition, schedule_id: s
                            lock_timeout=lock_timeout, at_ms=now_ms)
     result.bridge_skips = report.skipped
     executed = execute_runs(ws, definition, report.bridged, lock_timeout=lock_timeout,
-                            progress=progress)
+                            clock=clock, progress=progress)
     result.interrupted = executed.interrupted
     state = fold_now(ws)
     _resolve_items(ws, state, result)

@@ -29,7 +29,7 @@ from arco_cli.engine.triggers.sensors import (
     validate_result,
 )
 from arco_cli.errors import ArcoError
-from arco_cli.identity import format_ms, validate_run_key
+from arco_cli.identity import anchored_clock, format_ms, validate_run_key
 
 if TYPE_CHECKING:
     from arco_cli.config import SensorDef, WorkspaceDefinition
@@ -138,6 +138,7 @@ def evaluate_sensor(ws: Workspace, definition: WorkspaceDefinition, sensor_id: s
                     progress: bool = False) -> SensorEvalResult:
     from arco_cli.engine.planner import plan_run
 
+    clock = anchored_clock(now_ms)
     sensor = _sensor(definition, sensor_id)
     check_message_id(sensor, message_id)
     state = fold_now(ws)
@@ -225,7 +226,7 @@ def evaluate_sensor(ws: Workspace, definition: WorkspaceDefinition, sensor_id: s
                            at_ms=now_ms)
     out.bridge_skips = report.skipped
     executed = execute_runs(ws, definition, report.bridged, lock_timeout=lock_timeout,
-                            progress=progress)
+                            clock=clock, progress=progress)
     out.interrupted = executed.interrupted
     _resolve_runs(ws, fold_now(ws), out)
     return out
