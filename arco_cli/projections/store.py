@@ -167,19 +167,22 @@ def _append_only_rows(state: FoldState, table: str, keys: list[str]) -> list[tup
 
 
 def write_projection_set(link: Path, state: FoldState, previous: PersistedState | None,
-                         previous_folder: Path | None) -> Path:
+                         previous_folder: Path | None, *, compact: bool = False) -> Path:
     """Write ``state`` as a new version folder and swap the link to it.
 
     With ``previous`` (the persisted state this one continued from), append-only tables
-    reuse the previous parts (hard links) and add one part with the new rows; without it
-    every table is written in the compact one-file form.
+    reuse the previous parts (hard links) and add one part with the new rows, and per-run
+    tables rewrite only changed buckets. ``compact`` (``arco fold --rebuild``, decisions
+    A56) writes one file per table instead; otherwise a set written from scratch is
+    already in parts, so the next incremental fold has nothing to convert.
     """
     with without_gc():
-        return _write_set(link, state, previous, previous_folder)
+        return _write_set(link, state, None if compact else previous,
+                          None if compact else previous_folder, compact)
 
 
 def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
-               previous_folder: Path | None) -> Path:
+               previous_folder: Path | None, compact: bool) -> Path:
     if previous is None:
         load_everything(state)
     versions = versions_dir(link)
@@ -191,10 +194,10 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
                 "idempotency_keys": state.unpersisted_keys}
     dirty = dirty_buckets(state, previous.watermark[0]) if previous is not None else None
     for table in TABLE_NAMES:
-        if table in APPEND_ONLY or (table in BUCKETED and previous is not None):
+        if table in APPEND_ONLY or (table in BUCKETED and not compact):
             if table in APPEND_ONLY:
                 table_parts = _write_append_only(folder, state, table, new_keys[table],
-                                                 previous, previous_folder)
+                                                 previous, previous_folder, compact)
             else:
                 table_parts = _write_buckets(folder, state, table, dirty, previous,
                                              previous_folder)
@@ -237,35 +240,46 @@ def manifest(state: FoldState, tables: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: list[str],
-                       previous: PersistedState | None,
-                       previous_folder: Path | None) -> list[Part]:
+                       previous: PersistedState | None, previous_folder: Path | None,
+                       compact: bool) -> list[Part]:
     width = len(COLUMNS[table])
     reusable = previous is not None and previous_folder is not None \
         and table in previous.parts
+    parts: list[Part] = []
     if reusable:
         assert previous is not None and previous_folder is not None
-        old_parts = previous.parts[table]
         try:
-            if old_parts:
-                (folder / table).mkdir()
-            for part in old_parts:
-                _link_or_copy(previous_folder / part.file, folder / part.file)
+            for part in previous.parts[table]:
+                if not part.rows:
+                    continue
+                # a compact file continues as the first part of the folder form (A56:
+                # one form per table), under a new name but without a copy
+                name = part.file if part.file.startswith(f"{table}/") \
+                    else f"{table}/part-000000.parquet"
+                _link_or_copy(previous_folder / part.file, folder / name)
+                parts.append(Part(name, part.rows, part.hash_sum))
         except OSError:
             reusable = False
+            parts = []
     if not reusable:
-        # compact form: one file with every row
+        # every row: one file in the compact form, else the first part
         if (folder / table).exists():
             shutil.rmtree(folder / table)
         state.load_outcomes()
         keys = sorted(state.event_outcomes if table == "event_outcomes"
                       else state.idempotency_keys)
+        if not keys and not compact:
+            return []
         name = f"{table}.parquet"
+        if not compact:
+            (folder / table).mkdir()
+            name = f"{table}/part-000000.parquet"
         count, total = _write_batched(folder / name, state, table, keys, width)
         return [Part(name, count, total)]
-    parts = list(previous.parts[table]) if previous is not None else []
     if new_keys:
         (folder / table).mkdir(exist_ok=True)
-        name = f"{table}/part-{len(parts):06d}.parquet"
+        number = int(parts[-1].file[-14:-8]) + 1 if parts else 0
+        name = f"{table}/part-{number:06d}.parquet"
         count, total = _write_batched(folder / name, state, table, sorted(new_keys), width)
         parts.append(Part(name, count, total))
     return parts

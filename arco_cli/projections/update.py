@@ -150,7 +150,7 @@ def _try_write(ws: Workspace, folded: Folded, timeout: float, force: bool) -> bo
             if isinstance(stored_offset, int) and stored_offset >= folded.state.log_offset:
                 return True  # another process already wrote this or a newer state
         write_projection_set(ws.projections_dir, folded.state, folded.previous,
-                             folded.previous_folder)
+                             folded.previous_folder, compact=force)
         return True
     finally:
         lock.release()

@@ -69,17 +69,27 @@ def test_fold_writes_every_table_as_parquet_with_a_canonical_manifest(tmp_path: 
     assert doc["tables"]["run_key_index"]["content_sha256"] == "0" * 64
 
 
-def test_rows_read_back_are_sorted_by_primary_key(tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    append(ws, list(reversed(scenario_lines("cancel"))))
-    fold_workspace(ws)
+def test_rows_of_every_part_are_sorted_by_primary_key(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    folder = ws.projections_dir.resolve()
-    for table in ("tasks", "event_outcomes", "dep_satisfaction"):
-        rows = pq.read_table(folder / f"{table}.parquet").to_pylist()
-        keys = [tuple(r[c] for c in PRIMARY_KEYS[table]) for r in rows]
-        assert keys == sorted(keys)
+    ws = make_workspace(tmp_path / "ws")
+    lines = list(reversed(scenario_lines("cancel")))
+    append(ws, lines[:9])
+    fold_workspace(ws)
+    append(ws, lines[9:])
+    for rebuild in (False, True):
+        fold_workspace(ws, rebuild=rebuild)
+        folder = ws.projections_dir.resolve()
+        doc = read_manifest(folder)
+        assert doc is not None
+        for table in ("tasks", "event_outcomes", "dep_satisfaction", "idempotency_keys"):
+            files = doc["tables"][table]["files"]
+            assert files == [f"{table}.parquet"] if rebuild else all(
+                f.startswith(f"{table}/") for f in files)
+            for name in files:
+                rows = pq.read_table(folder / name).to_pylist()
+                keys = [tuple(r[c] for c in PRIMARY_KEYS[table]) for r in rows]
+                assert keys == sorted(keys)
 
 
 def test_incremental_folds_equal_a_rebuild(tmp_path: Path) -> None:
@@ -318,3 +328,28 @@ def test_incremental_fold_reads_only_the_state_buckets_its_events_need(tmp_path:
     load_everything(folded.state)
     assert 0 < loaded < len(dict.keys(tasks))
     assert folded.state.rows("tasks") == fold_lines(lines).rows("tasks")
+
+
+def test_fold_after_a_rebuild_continues_the_compact_file_as_the_first_part(
+        tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:15])
+    fold_workspace(ws, rebuild=True)
+    compact = ws.projections_dir.resolve()
+    append(ws, LINES[15:])
+    fold_workspace(ws)
+    folder = ws.projections_dir.resolve()
+    doc = read_manifest(folder)
+    assert doc is not None
+    assert doc["tables"]["event_outcomes"]["files"] == [
+        "event_outcomes/part-000000.parquet", "event_outcomes/part-000001.parquet"]
+    assert os.path.samefile(compact / "event_outcomes.parquet",
+                            folder / "event_outcomes/part-000000.parquet")
+    assert all(f.startswith("tasks/bucket-") for f in doc["tables"]["tasks"]["files"])
+    assert read_rows(folder, "event_outcomes") == fold_lines(LINES).rows("event_outcomes")
+    assert _content(folder) == _content_of_rebuild(ws)
+
+
+def _content_of_rebuild(ws: object) -> dict[str, object]:
+    fold_workspace(ws, rebuild=True)  # type: ignore[arg-type]
+    return _content(ws.projections_dir.resolve())  # type: ignore[attr-defined]
