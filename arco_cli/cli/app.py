@@ -29,7 +29,7 @@ Example:
 COMMAND_MODULES = (
     "run", "rerun", "explain", "conflicts", "runs", "partitions", "events", "ingest",
     "fold", "verify", "cancel", "init", "quickstart", "schedule", "sensor", "backfill",
-    "parity",
+    "parity", "execute",
 )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from arco_cli.cli.output import arco_command, current_workspace, emit, lock_timeout, warn
-from arco_cli.cli.schedule import conflict_errors, failed_run_lines, show_progress, table
+from arco_cli.cli.schedule import conflict_errors, failed_run_lines, table
 from arco_cli.errors import ArcoError
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
         ws = current_workspace()
         definition = load_definition(ws.root)
         result = run_backfill(ws, definition, backfill_id, now_ms=_now(),
-                              lock_timeout=lock_timeout(), progress=show_progress())
+                              lock_timeout=lock_timeout())
         for skip in result.bridge_skips:
             warn(f"run key {skip['runKey']} was not started: {skip['reason']}")
         data = show_backfill(ws, backfill_id)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.triggers.workspaces import arco_json, events, make_workspace
+from tests.triggers.workspaces import PY, arco_json, events, make_workspace
 
 
 def fail_partition(ws: Path, day: str) -> Path:
@@ -140,3 +146,63 @@ def test_interrupted_run_pauses_and_resume_then_run_finishes_the_rest(tmp_path: 
     assert rest["state"] == "FAILED"
     retry = arco_json(ws, "backfill", "retry-failed", "bf", expect=0)["data"]
     assert retry["partitionSelector"]["partition_keys"] == ["date=d:2025-01-02"]
+
+
+#: records its start and end (monotonic ns) in spans/<partition>, holding 0.4 s in between
+SPAN_JOB = (
+    f'[{PY}, "-c", "import os, pathlib, time; '
+    "p = pathlib.Path('spans'); p.mkdir(exist_ok=True); start = time.monotonic_ns(); "
+    "time.sleep(0.4); "
+    "(p / os.environ['ARCO_PARTITION_KEY'].replace(':', '_')).write_text("
+    "f'{start} {time.monotonic_ns()}')\"]"
+)
+
+
+def test_chunk_runs_execute_side_by_side_up_to_the_concurrency_limit(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", f"""
+[assets."raw.spans"]
+run = {SPAN_JOB}
+partitioned_by = ["date"]
+""")
+    arco_json(ws, "backfill", "create", "raw.spans", "--partitions", "2025-01-01..2025-01-02",
+              "--chunk-size", "1", "--max-concurrent-runs", "2", "--id", "par", expect=0)
+    assert arco_json(ws, "backfill", "run", "par", expect=0)["data"]["state"] == "SUCCEEDED"
+    spans = sorted(tuple(map(int, f.read_text().split())) for f in (ws / "spans").iterdir())
+    assert len(spans) == 2
+    (first_start, first_end), (second_start, _) = spans
+    assert second_start < first_end  # the two chunk runs overlapped
+
+
+#: runs while hold.flag exists (at most 20 s); `started` tells the test it is running
+HOLD_JOB = (
+    f'[{PY}, "-c", "import os, pathlib, time; pathlib.Path(\'started\').touch(); t = time.time(); '
+    "[time.sleep(0.05) for _ in iter(lambda: os.path.exists('hold.flag') "
+    "and time.time() - t < 20, False)]\"]"
+)
+
+
+def test_ctrl_c_pauses_the_backfill_before_its_chunk_runs_are_cancelled(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", f"""
+[assets."raw.held"]
+run = {HOLD_JOB}
+partitioned_by = ["date"]
+""")
+    (ws / "hold.flag").write_text("", encoding="utf-8")
+    arco_json(ws, "backfill", "create", "raw.held", "--partition", "2025-01-01",
+              "--id", "held", expect=0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCO_")}
+    proc = subprocess.Popen([sys.executable, "-m", "arco_cli", "-w", str(ws), "--json",
+                             "backfill", "run", "held"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not (ws / "started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out
+    assert json.loads(out)["data"]["state"] == "PAUSED"
+    kinds = [e["event_type"] for e in events(ws)]
+    assert kinds.index("BackfillStateChanged") < kinds.index("RunCancelRequested")
+    (cancelled,) = [e for e in events(ws, "TaskFinished")]
+    assert cancelled["data"]["outcome"] == "cancelled"

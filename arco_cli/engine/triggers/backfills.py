@@ -27,12 +27,12 @@ from arco_cli.engine.triggers.backfill_plan import (
 from arco_cli.engine.triggers.bridge import (
     bridge_source,
     controller_batch,
-    execute_runs,
     fold_now,
     json_value,
     public_state,
     scoped,
 )
+from arco_cli.engine.triggers.parallel_runs import execute_runs_in_processes
 from arco_cli.errors import ArcoError
 from arco_cli.identity import anchored_clock, format_ms, is_safe_id, new_ulid
 
@@ -226,7 +226,7 @@ def _reconcile(ws: Workspace, state: FoldState, batch: Any, row: dict[str, Any]
 
 
 def run_backfill(ws: Workspace, definition: WorkspaceDefinition, backfill_id: str, *,
-                 now_ms: int, lock_timeout: float, progress: bool = False) -> RunResult:
+                 now_ms: int, lock_timeout: float) -> RunResult:
     """Plan and execute chunks until the backfill is finished, paused or cancelled."""
     from arco_cli.diagnostics import conflict_payloads
 
@@ -255,12 +255,17 @@ def run_backfill(ws: Workspace, definition: WorkspaceDefinition, backfill_id: st
         report = bridge_source(ws, definition, "backfill", backfill_id,
                                lock_timeout=lock_timeout, at_ms=now_ms)
         result.bridge_skips.extend(report.skipped)
-        executed = execute_runs(ws, definition, report.bridged, lock_timeout=lock_timeout,
-                                clock=clock, progress=progress)
+        # the chunk runs execute side by side; planning above kept them within
+        # max_concurrent_runs (decisions A34: an interrupt pauses before cancelling)
+        executed = execute_runs_in_processes(
+            ws, report.bridged, max_concurrent=int(row["max_concurrent_runs"]),
+            lock_timeout=lock_timeout, clock=clock,
+            on_interrupt=lambda: _pause_after_interrupt(ws, backfill_id, now_ms,
+                                                        lock_timeout))
         result.executed.extend(executed.executed)
         if executed.interrupted:
             result.interrupted = True
-            _pause_after_interrupt(ws, backfill_id, now_ms, lock_timeout)
+            _pause_after_interrupt(ws, backfill_id, now_ms, lock_timeout)  # no-op if paused
             result.status = "paused"
             break
         if not requested and not report.bridged:
