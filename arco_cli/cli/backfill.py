@@ -201,12 +201,12 @@ def register(app: typer.Typer) -> None:
                 None, "--expected-version", metavar="N",
                 help="Refuse unless the backfill's state version is N."),
         ) -> None:
-            from arco_cli.engine.reservation import manual_user_id
+            from arco_cli.engine.batch import user_id
             from arco_cli.engine.triggers.backfills import change_state
 
             ws = current_workspace()
             data = change_state(ws, backfill_id, target, expected_version=expected_version,
-                                changed_by=manual_user_id(), now_ms=_now(),
+                                changed_by=user_id(), now_ms=_now(),
                                 lock_timeout=lock_timeout())
             emit(data, text=lambda console: _render_row(data, console))
 

@@ -107,7 +107,7 @@ def _workers(log_dir: Path, run_id: str) -> dict[tuple[str, int], str]:
 
 def cancel_run(ws: Workspace, run: str, *, reason: str | None, force: bool) -> dict[str, Any]:
     from arco_cli.diagnostics import public_run_state, resolve_run, run_read_shape
-    from arco_cli.engine.reservation import manual_user_id
+    from arco_cli.engine.batch import user_id
     from arco_cli.events import make_event
     from arco_cli.identity import now_ms
     from arco_cli.log import EventLog
@@ -132,7 +132,7 @@ def cancel_run(ws: Workspace, run: str, *, reason: str | None, force: bool) -> d
             payloads: list[dict[str, Any]] = []
             if not row.get("cancel_requested"):
                 payloads.append({"type": "run_cancel_requested", "run_id": run_id,
-                                 "reason": reason, "requested_by": manual_user_id()})
+                                 "reason": reason, "requested_by": user_id()})
                 requested = True
             running = [t for t in tasks if t["state"] == "RUNNING"]
             if running and (force or not alive):

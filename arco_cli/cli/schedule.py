@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
                                        help="Compute the next tick from this instant."),
     ) -> None:
         from arco_cli.config import load_definition
-        from arco_cli.engine.triggers.bridge import fold_now
+        from arco_cli.engine.batch import fold_now
         from arco_cli.engine.triggers.schedules import schedule_listing
 
         ws = current_workspace()

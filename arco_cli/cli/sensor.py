@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
     @arco_command("sensor list")
     def list_command() -> None:
         from arco_cli.config import load_definition
-        from arco_cli.engine.triggers.bridge import fold_now
+        from arco_cli.engine.batch import fold_now
         from arco_cli.engine.triggers.sensor_controller import sensor_listing
 
         ws = current_workspace()

@@ -20,7 +20,6 @@ projections folded, before :func:`execute_run` returns.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import heapq
 import os
 import selectors
@@ -36,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from arco_cli.engine import process
 from arco_cli.engine.appender import EventAppender
+from arco_cli.engine.batch import user_id
 from arco_cli.engine.outputs import (
     AttemptResult,
     MalformedOutput,
@@ -129,16 +129,6 @@ def retry_delay_s(asset: AssetDef | None, failed_attempt: int) -> int:
     if asset is None:
         return 0
     return int(min(asset.retry_delay_s * 2 ** (failed_attempt - 1), asset.retry_max_delay_s))
-
-
-def _requested_by() -> str:
-    user = os.environ.get("ARCO_USER")
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @contextlib.contextmanager
@@ -549,7 +539,7 @@ class _Execution:
         reason = f"interrupted by {signal.Signals(signum).name}"
         payloads: list[dict[str, Any]] = [{
             "type": "run_cancel_requested", "run_id": self.run_id,
-            "requested_by": _requested_by(), "reason": reason}]
+            "requested_by": user_id(), "reason": reason}]
         cancelled = {"category": "CANCELLED", "message": f"cancelled: {reason}",
                      "retryable": False}
         for key in sorted(self.running):

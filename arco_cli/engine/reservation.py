@@ -7,13 +7,11 @@ create a run: the second one sees the first one's ``RunRequested`` in its fold.
 
 from __future__ import annotations
 
-import getpass
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arco_cli.engine.batch import Batch, fold_now, open_log, user_id
 from arco_cli.errors import ArcoError
-from arco_cli.events import make_event
 from arco_cli.identity import (
     new_run_id,
     new_ulid,
@@ -26,7 +24,6 @@ from arco_cli.identity import (
 if TYPE_CHECKING:
     from arco_cli.engine.planner import RunPlan
     from arco_cli.fold import FoldState
-    from arco_cli.log import LogWriter
     from arco_cli.workspace import Workspace
 
 
@@ -44,17 +41,6 @@ class Reservation:
     @property
     def execute(self) -> bool:
         return self.created or self.bridged
-
-
-def manual_user_id() -> str:
-    """``$ARCO_USER``, else the OS login name (decisions A7)."""
-    user = os.environ.get("ARCO_USER")
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers): still a stable name
-        return "unknown"
 
 
 def check_run_key(run_key: str) -> str:
@@ -118,45 +104,10 @@ def trigger_of_source(state: FoldState, source: dict[str, Any]) -> dict[str, Any
                 "cursor": cursor}
     if kind == "backfill":
         return {"type": "manual", "user_id": f"backfill:{source.get('backfill_id', '')}"}
-    return {"type": "manual", "user_id": str(source.get("user_id") or manual_user_id())}
+    return {"type": "manual", "user_id": str(source.get("user_id") or user_id())}
 
 
 # --------------------------------------------------------------------------- flows
-
-class _Batch:
-    """Envelopes of one atomic append: same timestamp, increasing event ids."""
-
-    def __init__(self, ws: Workspace, writer: LogWriter, at_ms: int) -> None:
-        self.ws = ws
-        self.writer = writer
-        self.at_ms = at_ms
-        self.events: list[dict[str, Any]] = []
-
-    def add(self, payload: dict[str, Any], causation_id: str | None = None) -> str:
-        event_id = self.writer.new_event_id(self.at_ms)
-        self.events.append(make_event(
-            payload, event_id=event_id, timestamp_ms=self.at_ms, tenant_id=self.ws.tenant_id,
-            workspace_id=self.ws.workspace_id, causation_id=causation_id))
-        return event_id
-
-    def commit(self) -> None:
-        if self.events:
-            self.writer.append(self.events)
-
-
-def _current_state(ws: Workspace, *, write: bool = True) -> FoldState:
-    from arco_cli.projections import current_state
-
-    return current_state(ws, write=write)
-
-
-def _open_log(ws: Workspace) -> Any:
-    from arco_cli.log import EventLog
-
-    log = EventLog(ws.log_dir)
-    log.check_scope(ws.tenant_id, ws.workspace_id)
-    return log
-
 
 def reserve_run(ws: Workspace, plan: RunPlan, *, run_key: str | None, lock_timeout: float,
                 trigger: dict[str, Any] | None = None,
@@ -171,30 +122,31 @@ def reserve_run(ws: Workspace, plan: RunPlan, *, run_key: str | None, lock_timeo
     """
     if run_key is not None:
         check_run_key(run_key)
-    user = manual_user_id()
+    user = user_id()
     trigger = trigger or {"type": "manual", "user_id": user}
-    log = _open_log(ws)
+    log = open_log(ws)
     stamp = now_ms() if at_ms is None else at_ms
     if run_key is None:
         run_id = new_run_id()
         with log.writer(lock_timeout) as writer:
-            batch = _Batch(ws, writer, stamp)
+            batch = Batch(ws, writer, stamp)
             batch.add(run_triggered_payload(plan, run_id, trigger, None))
             batch.add(plan_created_payload(plan, run_id))
             batch.commit()
-        return Reservation(run_id, created=True, bridged=False, state=_current_state(ws))
+        return Reservation(run_id, created=True, bridged=False, state=fold_now(ws))
 
     run_id = run_id_from_run_key(ws.tenant_id, ws.workspace_id, run_key, tenant_secret())
     source_ref = {"type": "manual", "user_id": user, "request_id": "req_" + new_ulid()}
     with log.writer(lock_timeout) as writer:
         # folded to the end while no one else can append; projections are written after
         # the hold, so the lock is held only for the fold, the check and the append
-        state = _current_state(ws, write=False)
-        batch = _Batch(ws, writer, stamp)
+        state = fold_now(ws, write=False)
+        batch = Batch(ws, writer, stamp)
         index = state.get("run_key_index", (ws.tenant_id, ws.workspace_id, run_key))
         if index is None:
             requested = batch.add(run_requested_payload(plan, run_key, source_ref))
-            batch.add(run_triggered_payload(plan, run_id, trigger, run_key), requested)
+            batch.add(run_triggered_payload(plan, run_id, trigger, run_key),
+                      causation_id=requested)
             batch.add(plan_created_payload(plan, run_id))
             batch.commit()
             outcome = "created"
@@ -208,15 +160,15 @@ def reserve_run(ws: Workspace, plan: RunPlan, *, run_key: str | None, lock_timeo
                 root = str(index["row_version"])
                 batch.add(run_triggered_payload(
                     plan, run_id, trigger_of_source(state, source), run_key,
-                    code_version=index.get("code_version")), root)
-                batch.add(plan_created_payload(plan, run_id), root)
+                    code_version=index.get("code_version")), causation_id=root)
+                batch.add(plan_created_payload(plan, run_id), causation_id=root)
                 batch.commit()
                 outcome = "bridged"
         else:
             batch.add(run_requested_payload(plan, run_key, source_ref))
             batch.commit()
             outcome = "conflict"
-    state = _current_state(ws)
+    state = fold_now(ws)
     if outcome == "conflict":
         raise conflict_error(state, run_key, plan.fingerprint, str(index["run_id"])
                              if index is not None else run_id)

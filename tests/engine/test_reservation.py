@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from arco_cli.config import WorkspaceDefinition, load_definition
+from arco_cli.engine.batch import Batch
 from arco_cli.engine.planner import plan_run
 from arco_cli.engine.reservation import (
-    _Batch,
     lookup_reservation,
     reserve_run,
     run_requested_payload,
@@ -130,7 +130,7 @@ def test_reserved_key_without_run_is_bridged_with_its_own_source(
     log = EventLog(ws.log_dir)
     log.check_scope(ws.tenant_id, ws.workspace_id)
     with log.writer(5) as writer:
-        batch = _Batch(ws, writer, 1735689600000)
+        batch = Batch(ws, writer, 1735689600000)
         batch.add(run_requested_payload(plan, "sched:daily:1735689600", source))
         batch.commit()
     got = reserve_run(ws, plan, run_key="sched:daily:1735689600", lock_timeout=5)

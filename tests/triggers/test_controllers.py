@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from arco_cli.config import load_definition
-from arco_cli.engine.triggers.bridge import bridge_source, controller_batch, fold_now
+from arco_cli.engine.batch import fold_now
+from arco_cli.engine.triggers.bridge import bridge_source, controller_batch
 from arco_cli.engine.triggers.schedules import tick_schedule
 from arco_cli.identity import parse_timestamp_ms, request_fingerprint
 from arco_cli.workspace import Workspace, open_workspace

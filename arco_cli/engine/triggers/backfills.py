@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from arco_cli.engine.batch import fold_now
 from arco_cli.engine.triggers.backfill_plan import (
     RETRYABLE_PARENT_STATES,
     check_transition,
@@ -27,7 +28,6 @@ from arco_cli.engine.triggers.backfill_plan import (
 from arco_cli.engine.triggers.bridge import (
     bridge_source,
     controller_batch,
-    fold_now,
     json_value,
     public_state,
     scoped,

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from arco_cli.engine.batch import Batch, fold_now, open_log
 from arco_cli.errors import ArcoError
-from arco_cli.events import make_event
 
 if TYPE_CHECKING:
     from arco_cli.config import WorkspaceDefinition
     from arco_cli.fold import FoldState
-    from arco_cli.log import EventLog, LogWriter
+    from arco_cli.log import EventLog
     from arco_cli.workspace import Workspace
 
 TERMINAL_PUBLIC = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
@@ -41,45 +41,6 @@ def json_value(value: Any, default: Any) -> Any:
 
 def scoped(ws: Workspace, *rest: Any) -> tuple[Any, ...]:
     return (ws.tenant_id, ws.workspace_id, *rest)
-
-
-def open_log(ws: Workspace) -> EventLog:
-    from arco_cli.log import EventLog
-
-    log = EventLog(ws.log_dir)
-    log.check_scope(ws.tenant_id, ws.workspace_id)
-    return log
-
-
-def fold_now(ws: Workspace, *, write: bool = True) -> FoldState:
-    from arco_cli.projections import current_state
-
-    return current_state(ws, write=write)
-
-
-class Batch:
-    """Envelopes of one atomic append: the controller's timestamp, increasing ids."""
-
-    def __init__(self, ws: Workspace, writer: LogWriter, at_ms: int) -> None:
-        self.ws = ws
-        self.writer = writer
-        self.at_ms = at_ms
-        self.events: list[dict[str, Any]] = []
-
-    def add(self, payload: dict[str, Any], *, causation_id: str | None = None,
-            idempotency_key: Callable[[str], str] | None = None) -> str:
-        """Append ``payload``; ``idempotency_key`` builds a documented override from the
-        new event id (the ``:rev:{event_id}`` key needs it)."""
-        event_id = self.writer.new_event_id(self.at_ms)
-        self.events.append(make_event(
-            payload, event_id=event_id, timestamp_ms=self.at_ms, tenant_id=self.ws.tenant_id,
-            workspace_id=self.ws.workspace_id, causation_id=causation_id,
-            idempotency_key=idempotency_key(event_id) if idempotency_key else None))
-        return event_id
-
-    def commit(self) -> None:
-        if self.events:
-            self.writer.append(self.events)
 
 
 @contextmanager

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from arco_cli.engine.batch import fold_now
 from arco_cli.engine.triggers.bridge import (
     UNFINISHED,
     CompactionLag,
     bridge_source,
     controller_batch,
     execute_runs,
-    fold_now,
     json_value,
     public_state,
     scoped,
