@@ -27,9 +27,9 @@ from arco_cli.fold.state import LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 2
-BUCKETS = 128
-KEY_BUCKETS = 256
+STATE_FORMAT = 3
+BUCKETS = 256
+KEY_BUCKETS = 1024
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 
@@ -43,11 +43,16 @@ def key_bucket_of(key: str) -> int:
 
 
 def _run_file(bucket: int) -> str:
-    return f"_state/runs/bucket-{bucket:03d}.pickle"
+    return f"_state/runs/bucket-{bucket:04d}.pickle"
 
 
 def _key_file(bucket: int) -> str:
-    return f"_state/keys/bucket-{bucket:03d}.pickle"
+    return f"_state/keys/bucket-{bucket:04d}.pickle"
+
+
+def _bucket_number(name: str) -> int:
+    """``_state/keys/bucket-0042.pickle`` → 42."""
+    return int(name.rsplit("-", 1)[1].split(".", 1)[0])
 
 
 @dataclass
@@ -165,8 +170,8 @@ def read_state(folder: Path) -> PersistedState | None:
     if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
         return None
     state = persisted.state
-    run_files = {int(name[-10:-7]): name for name in persisted.bucket_files}
-    key_files = {int(name[-10:-7]): name for name in persisted.key_files}
+    run_files = {_bucket_number(name): name for name in persisted.bucket_files}
+    key_files = {_bucket_number(name): name for name in persisted.key_files}
     pending_runs = set(run_files)
     pending_keys = set(key_files)
 

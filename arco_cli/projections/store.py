@@ -278,7 +278,7 @@ def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: lis
         return [Part(name, count, total)]
     if new_keys:
         (folder / table).mkdir(exist_ok=True)
-        number = int(parts[-1].file[-14:-8]) + 1 if parts else 0
+        number = int(parts[-1].file.rsplit("-", 1)[1].split(".", 1)[0]) + 1 if parts else 0
         name = f"{table}/part-{number:06d}.parquet"
         count, total = _write_batched(folder / name, state, table, sorted(new_keys), width)
         parts.append(Part(name, count, total))

@@ -353,3 +353,26 @@ def test_fold_after_a_rebuild_continues_the_compact_file_as_the_first_part(
 def _content_of_rebuild(ws: object) -> dict[str, object]:
     fold_workspace(ws, rebuild=True)  # type: ignore[arg-type]
     return _content(ws.projections_dir.resolve())  # type: ignore[attr-defined]
+
+
+def test_gate_finds_keys_of_every_stored_key_bucket(tmp_path: Path) -> None:
+    from arco_cli.events import make_event
+
+    def timer(n: int, event_number: int) -> bytes:
+        data = {"type": "timer_requested", "timer_id": f"timer:cron:s{n}:1735776000",
+                "timer_type": "cron", "fire_at": "2025-01-02T00:00:00Z"}
+        return canonical_json(make_event(
+            data, event_id=f"01JGFK{event_number:020d}", timestamp_ms=1735690000000,
+            tenant_id="local", workspace_id="default")).encode()
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, [timer(n, n) for n in range(3000)])  # keys spread over every bucket
+    fold_workspace(ws)
+    again = fold_workspace_after(ws, [timer(n, 5000 + n) for n in range(0, 3000, 7)])
+    assert again == {"applied": 0, "duplicate": len(range(0, 3000, 7)), "rejected": 0}
+
+
+def fold_workspace_after(ws: object, lines: list[bytes]) -> dict[str, int]:
+    append(ws, lines)  # type: ignore[arg-type]
+    outcomes: dict[str, int] = fold_workspace(ws)["outcomes"]  # type: ignore[arg-type]
+    return outcomes
