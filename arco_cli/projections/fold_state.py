@@ -27,19 +27,45 @@ from arco_cli.fold.state import LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 3
-BUCKETS = 256
-KEY_BUCKETS = 1024
+STATE_FORMAT = 4
+#: bucket counts grow with the log (powers of two, chosen when a set is written from
+#: scratch and doubled at least twofold when the log outgrows them): a small workspace
+#: keeps few files, a 1M-event one keeps each bucket small
+MAX_RUN_BUCKETS = 256
+MAX_KEY_BUCKETS = 1024
+KEYS_PER_RUN_BUCKET = 4000
+KEYS_PER_KEY_BUCKET = 1000
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 
 
-def bucket_of(run_id: str) -> int:
-    return zlib.crc32(run_id.encode("utf-8")) % BUCKETS
+def bucket_of(run_id: str, count: int) -> int:
+    return zlib.crc32(run_id.encode("utf-8")) % count
 
 
-def key_bucket_of(key: str) -> int:
-    return zlib.crc32(key.encode("utf-8")) % KEY_BUCKETS
+def _pow2_at_least(value: int, cap: int) -> int:
+    count = 1
+    while count < value and count < cap:
+        count *= 2
+    return count
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Bucket counts of a stored set (run buckets also split the per-run Parquet tables)."""
+
+    run_buckets: int
+    key_buckets: int
+
+    @staticmethod
+    def for_keys(keys: int) -> Layout:
+        return Layout(_pow2_at_least(-(-keys // KEYS_PER_RUN_BUCKET), MAX_RUN_BUCKETS),
+                      _pow2_at_least(-(-keys // KEYS_PER_KEY_BUCKET), MAX_KEY_BUCKETS))
+
+    def outgrown_by(self, keys: int) -> bool:
+        wanted = Layout.for_keys(keys)
+        return wanted.run_buckets >= 4 * self.run_buckets \
+            or wanted.key_buckets >= 4 * self.key_buckets
 
 
 def _run_file(bucket: int) -> str:
@@ -76,6 +102,9 @@ class PersistedState:
     #: state files besides the core, relative to the set's folder
     bucket_files: list[str] = field(default_factory=list)
     key_files: list[str] = field(default_factory=list)
+    layout: Layout = field(default_factory=lambda: Layout(1, 1))
+    #: consumed idempotency keys (the growth measure of :class:`Layout`)
+    key_count: int = 0
 
 
 def _dump(path: Path, value: Any) -> None:
@@ -89,7 +118,7 @@ def _load(path: Path) -> Any:
         return pickle.load(fh)
 
 
-def dirty_buckets(state: FoldState, since: str | None) -> set[int] | None:
+def dirty_buckets(state: FoldState, since: str | None, count: int) -> set[int] | None:
     """Buckets holding a per-run row changed after event ``since`` (every change to such
     a row sets its ``row_version`` to the event id); None means all of them."""
     if since is None:
@@ -98,20 +127,21 @@ def dirty_buckets(state: FoldState, since: str | None) -> set[int] | None:
     # only loaded entries can have changed: dict.items skips a LazyMap's pending buckets
     for run_id, run in dict.items(state.runs):
         if run["row_version"] > since:
-            dirty.add(bucket_of(run_id))
+            dirty.add(bucket_of(run_id, count))
     sources: tuple[dict[str, Any], ...] = (state.tasks, state.deps)
     for source in sources:
         for run_id, rows in dict.items(source):
-            bucket = bucket_of(run_id)
+            bucket = bucket_of(run_id, count)
             if bucket not in dirty and any(r["row_version"] > since for r in rows.values()):
                 dirty.add(bucket)
     return dirty
 
 
 def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
-                dirty: set[int] | None, previous: PersistedState | None,
-                previous_folder: Path | None) -> None:
-    reuse = previous is not None and previous_folder is not None and dirty is not None
+                dirty: set[int] | None, layout: Layout, key_count: int,
+                previous: PersistedState | None, previous_folder: Path | None) -> None:
+    reuse = previous is not None and previous_folder is not None and dirty is not None \
+        and previous.layout == layout
     if not reuse:
         from arco_cli.fold.state import load_everything
 
@@ -120,19 +150,20 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     for name in PER_RUN:
         source: dict[str, Any] = getattr(state, name)
         for run_id, value in dict.items(source):
-            bucket = bucket_of(run_id)
-            if dirty is None or bucket in dirty:
+            bucket = bucket_of(run_id, layout.run_buckets)
+            if not reuse or dirty is None or bucket in dirty:
                 buckets.setdefault(bucket, {n: {} for n in PER_RUN})[name][run_id] = value
-    bucket_files = _write_buckets(folder, buckets, BUCKETS, _run_file,
+    bucket_files = _write_buckets(folder, buckets, layout.run_buckets, _run_file,
                                   previous.bucket_files if reuse and previous else [],
                                   previous_folder)
-    dirty_keys = {key_bucket_of(k) for k in state.unpersisted_keys} if reuse else None
+    dirty_keys = {bucket_of(k, layout.key_buckets) for k in state.unpersisted_keys} \
+        if reuse else None
     key_buckets: dict[int, dict[str, Any]] = {}
     for key, value in dict.items(state.idempotency_keys):
-        bucket = key_bucket_of(key)
+        bucket = bucket_of(key, layout.key_buckets)
         if dirty_keys is None or bucket in dirty_keys:
             key_buckets.setdefault(bucket, {})[key] = value
-    key_files = _write_buckets(folder, key_buckets, KEY_BUCKETS, _key_file,
+    key_files = _write_buckets(folder, key_buckets, layout.key_buckets, _key_file,
                                previous.key_files if reuse and previous else [],
                                previous_folder)
     core = copy.copy(state)
@@ -142,7 +173,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core.unpersisted_keys = []
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
-        bucket_files, key_files))
+        bucket_files, key_files, layout, key_count))
 
 
 def _write_buckets(folder: Path, buckets: dict[int, Any], count: int,
@@ -184,9 +215,10 @@ def read_state(folder: Path) -> PersistedState | None:
         pending_keys.discard(bucket)
         dict.update(state.idempotency_keys, _load(folder / key_files[bucket]))
 
+    runs, keys = persisted.layout.run_buckets, persisted.layout.key_buckets
     for name in PER_RUN:
-        setattr(state, name, LazyMap(bucket_of, load_runs, pending_runs))
-    state.idempotency_keys = LazyMap(key_bucket_of, load_keys, pending_keys)
+        setattr(state, name, LazyMap(lambda k: bucket_of(k, runs), load_runs, pending_runs))
+    state.idempotency_keys = LazyMap(lambda k: bucket_of(k, keys), load_keys, pending_keys)
     return persisted
 
 

@@ -33,7 +33,7 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json, load_ever
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hex_digest
 from arco_cli.projections.fold_state import (
-    BUCKETS,
+    Layout,
     Part,
     PersistedState,
     bucket_of,
@@ -192,15 +192,27 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
     parts: dict[str, list[Part]] = {}
     new_keys = {"event_outcomes": state.unpersisted_outcomes,
                 "idempotency_keys": state.unpersisted_keys}
-    dirty = dirty_buckets(state, previous.watermark[0]) if previous is not None else None
+    # bucket counts: kept while the log grows moderately, re-chosen (everything rewritten)
+    # when it outgrows them
+    key_count = (previous.key_count if previous is not None else 0) + \
+        len(state.unpersisted_keys)
+    if previous is None:
+        key_count = len(state.idempotency_keys)
+    if previous is not None and not previous.layout.outgrown_by(key_count):
+        layout = previous.layout
+        dirty = dirty_buckets(state, previous.watermark[0], layout.run_buckets)
+    else:
+        load_everything(state)
+        layout = Layout.for_keys(key_count)
+        dirty = None
     for table in TABLE_NAMES:
         if table in APPEND_ONLY or (table in BUCKETED and not compact):
             if table in APPEND_ONLY:
                 table_parts = _write_append_only(folder, state, table, new_keys[table],
                                                  previous, previous_folder, compact)
             else:
-                table_parts = _write_buckets(folder, state, table, dirty, previous,
-                                             previous_folder)
+                table_parts = _write_buckets(folder, state, table, layout.run_buckets,
+                                             dirty, previous, previous_folder)
             parts[table] = table_parts
             total = sum(p.hash_sum for p in table_parts)
             tables[table] = {"files": [p.file for p in table_parts],
@@ -213,7 +225,7 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
         tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
                          "content_sha256": hex_digest(hash_sum(zip(*columns, strict=True))
                                                       if count else 0)}
-    write_state(folder, state, parts, dirty, previous, previous_folder)
+    write_state(folder, state, parts, dirty, layout, key_count, previous, previous_folder)
     state.unpersisted_outcomes = []
     state.unpersisted_keys = []
     (folder / MANIFEST).write_text(canonical_json(manifest(state, tables)) + "\n",
@@ -320,8 +332,8 @@ def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[
     return rows
 
 
-def _write_buckets(folder: Path, state: FoldState, table: str, dirty: set[int] | None,
-                   previous: PersistedState | None,
+def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
+                   dirty: set[int] | None, previous: PersistedState | None,
                    previous_folder: Path | None) -> list[Part]:
     """A per-run table as parts ``{table}/bucket-NNN.parquet`` (rows of the runs whose
     id hashes to the bucket); only ``dirty`` buckets are written (None: all), the others
@@ -333,17 +345,17 @@ def _write_buckets(folder: Path, state: FoldState, table: str, dirty: set[int] |
     if previous is not None and previous_folder is not None:
         old = {p.file: p for p in previous.parts.get(table, [])
                if p.file.startswith(f"{table}/bucket-")}
-    if not old:
-        dirty = None  # converting from the compact form: write every bucket
+    if not old or dirty is None:
+        dirty = None  # from scratch, from the compact form or re-bucketed: write all
         load_everything(state)
     by_bucket: dict[int, list[str]] = {}
     for run_id in dict.keys(source):  # loaded entries: unloaded buckets are unchanged
-        bucket = bucket_of(run_id)
+        bucket = bucket_of(run_id, count)
         if dirty is None or bucket in dirty:
             by_bucket.setdefault(bucket, []).append(run_id)
     (folder / table).mkdir()
     parts: list[Part] = []
-    for bucket in range(BUCKETS):
+    for bucket in range(count):
         name = f"{table}/bucket-{bucket:03d}.parquet"
         if dirty is not None and bucket not in dirty:
             part = old.get(name)

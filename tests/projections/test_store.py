@@ -222,6 +222,16 @@ def test_state_reloaded_from_disk_reads_earlier_outcomes_on_demand(tmp_path: Pat
         assert state.rows(table) == expected.rows(table), table
 
 
+@pytest.fixture
+def many_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bucket counts as a big log would get them, for a small test log."""
+    from arco_cli.projections import fold_state
+
+    monkeypatch.setattr(fold_state, "KEYS_PER_RUN_BUCKET", 1)
+    monkeypatch.setattr(fold_state, "KEYS_PER_KEY_BUCKET", 1)
+
+
+@pytest.mark.usefixtures("many_buckets")
 def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines("cancel")
@@ -311,6 +321,7 @@ def test_log_in_no_useful_order_is_sorted_in_memory(tmp_path: Path) -> None:
     assert state.rows("event_outcomes") == fold_lines(backwards).rows("event_outcomes")
 
 
+@pytest.mark.usefixtures("many_buckets")
 def test_incremental_fold_reads_only_the_state_buckets_its_events_need(tmp_path: Path) -> None:
     from arco_cli.fold.state import LazyMap, load_everything
     from arco_cli.projections import fold_log
@@ -355,6 +366,7 @@ def _content_of_rebuild(ws: object) -> dict[str, object]:
     return _content(ws.projections_dir.resolve())  # type: ignore[attr-defined]
 
 
+@pytest.mark.usefixtures("many_buckets")
 def test_gate_finds_keys_of_every_stored_key_bucket(tmp_path: Path) -> None:
     from arco_cli.events import make_event
 
@@ -376,3 +388,29 @@ def fold_workspace_after(ws: object, lines: list[bytes]) -> dict[str, int]:
     append(ws, lines)  # type: ignore[arg-type]
     outcomes: dict[str, int] = fold_workspace(ws)["outcomes"]  # type: ignore[arg-type]
     return outcomes
+
+
+def test_buckets_are_re_chosen_when_the_log_outgrows_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arco_cli.projections import fold_state
+    from arco_cli.projections.store import load_persisted
+
+    monkeypatch.setattr(fold_state, "KEYS_PER_RUN_BUCKET", 2)
+    monkeypatch.setattr(fold_state, "KEYS_PER_KEY_BUCKET", 2)
+    ws = make_workspace(tmp_path / "ws")
+
+    def layout() -> fold_state.Layout:
+        folder = ws.projections_dir.resolve()
+        doc = read_manifest(folder)
+        assert doc is not None
+        persisted = load_persisted(folder, doc)
+        assert persisted is not None
+        return persisted.layout
+
+    append(ws, LINES[:4])
+    fold_workspace(ws)
+    small = layout()
+    append(ws, LINES[4:])
+    fold_workspace(ws)
+    assert layout().key_buckets >= 4 * small.key_buckets
+    assert _content(ws.projections_dir.resolve()) == _content_of_rebuild(ws)
