@@ -33,8 +33,8 @@ STATE_FORMAT = 4
 #: keeps few files, a 1M-event one keeps each bucket small
 MAX_RUN_BUCKETS = 256
 MAX_KEY_BUCKETS = 1024
-KEYS_PER_RUN_BUCKET = 4000
-KEYS_PER_KEY_BUCKET = 1000
+KEYS_PER_RUN_BUCKET = 250
+KEYS_PER_KEY_BUCKET = 100
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 
