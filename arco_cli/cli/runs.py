@@ -43,6 +43,10 @@ def read_state(ws: Workspace, *, check_config: bool = True) -> FoldView:
         count = len(exc.items())
         warn(f"arco.toml has {count} problem{'s' if count != 1 else ''} "
              f"(first: {exc.items()[0]['message']}); read commands still work")
+    from arco_cli.log import EventLog
+
+    # a changed [workspace] scope would fold every event as foreign: refuse instead (B4)
+    EventLog(ws.log_dir).check_scope(ws.tenant_id, ws.workspace_id, record=False)
     state: FoldView = current_state(ws)
     return state
 

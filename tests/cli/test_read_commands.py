@@ -262,3 +262,15 @@ def test_verify_reports_a_repeated_event_id_and_stops_there(tmp_path: Path) -> N
     assert [f["code"] for f in data["findings"]] == ["LOG_CORRUPT"]
     assert "log offsets 0 and 31" in data["findings"][0]["message"]
     assert data["checked"]["events"] == 32 and data["checked"]["tables"] == 0
+
+
+def test_read_commands_refuse_a_changed_workspace_scope(tmp_path: Path) -> None:
+    root = _make_workspace(tmp_path / "ws")
+    config = root / "arco.toml"
+    config.write_text(config.read_text().replace('name = "default"', 'name = "renamed"'))
+    log_bytes = {p.name: p.read_bytes() for p in (root / ".arco" / "log").iterdir()}
+    for command in (["runs"], ["explain", "nightly"], ["conflicts"], ["verify"]):
+        res = run_arco("-w", str(root), *command, "--json")
+        assert res.returncode == 2, (command, res.stdout)
+        assert res.envelope["errors"][0]["code"] == "SCOPE_MISMATCH"
+    assert {p.name: p.read_bytes() for p in (root / ".arco" / "log").iterdir()} == log_bytes
