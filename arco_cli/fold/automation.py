@@ -3,10 +3,10 @@ states (§7.4), computed after the last event of every fold."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from arco_cli.fold.context import APPLIED, Event, Result, rejected
+from arco_cli.fold.jsonenc import canonical_text
 from arco_cli.fold.runs import derived_run_id
 from arco_cli.fold.state import FoldState
 
@@ -20,8 +20,7 @@ _CHUNK_STATE = {"TRIGGERED": "RUNNING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCC
                 "FAILED": "FAILED", "CANCELLED": "FAILED"}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_dumps = canonical_text
 
 
 def _stale(kind: str, name: str) -> Result:

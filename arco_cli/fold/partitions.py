@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from arco_cli.fold.context import Event
+from arco_cli.fold.jsonenc import compact_text
 from arco_cli.fold.state import FoldState
 
 
@@ -34,7 +34,7 @@ def lineage_ref(run_id: str, task_key: str, attempt: int, materialization_id: An
         ref["deltaVersion"] = delta_version
     if delta_partition is not None:
         ref["deltaPartition"] = delta_partition
-    return json.dumps(ref, separators=(",", ":"), ensure_ascii=False)
+    return compact_text(ref)
 
 
 def update_partition_status(st: FoldState, ev: Event, d: dict[str, Any],

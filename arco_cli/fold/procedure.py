@@ -26,6 +26,7 @@ from arco_cli.events import (
 )
 from arco_cli.fold import automation, dispatch, runkeys, runs, tasks
 from arco_cli.fold.context import Event, Result, rejected
+from arco_cli.fold.jsonenc import canonical_text
 from arco_cli.fold.state import FoldState
 from arco_cli.identity import loads_strict, parse_timestamp_ms
 
@@ -63,12 +64,10 @@ def timestamp_ms(text: str) -> int:
 
 # --------------------------------------------------------------------------- parsing
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _I64_MIN, _U64_MAX = -(2**63), 2**64 - 1
 
 
-def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+_dumps = canonical_text
 
 
 class RecordParser:

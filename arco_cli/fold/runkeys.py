@@ -3,16 +3,14 @@ occurrence rule (data-model §5.9, §8.7; encoding of decisions A44)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from arco_cli.fold.context import APPLIED, Event, Result, rejected
+from arco_cli.fold.jsonenc import canonical_text
 from arco_cli.fold.runs import derived_run_id
 from arco_cli.fold.state import FoldState
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_dumps = canonical_text
 
 
 def carried_request(d: dict[str, Any]) -> dict[str, Any]:

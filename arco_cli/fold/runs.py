@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from arco_cli.fold.context import APPLIED, Event, Result, rejected
+from arco_cli.fold.jsonenc import canonical_text
 from arco_cli.fold.state import (
     TERMINAL_RUN_STATES,
     TERMINAL_TASK_STATES,
@@ -20,8 +20,7 @@ _COUNTER = {"SUCCEEDED": "tasks_succeeded", "FAILED": "tasks_failed",
             "SKIPPED": "tasks_skipped", "CANCELLED": "tasks_cancelled"}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_dumps = canonical_text
 
 
 def derived_run_id(st: FoldState, run_key: str) -> str:

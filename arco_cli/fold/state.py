@@ -11,10 +11,10 @@ is a list of ``(attempt, created_by_event_id, entry)`` and ``event_outcomes`` /
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from arco_cli.fold.jsonenc import canonical_text
 from arco_cli.projections.schemas import column_names
 
 TABLES = (
@@ -165,8 +165,7 @@ class EdgeRow(Row):
     COLUMNS = column_names("dep_satisfaction")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_dumps = canonical_text
 
 
 def attempt_history_json(history: list[tuple[int, str, dict[str, Any]]] | None) -> str | None:

@@ -9,26 +9,27 @@ re-reading the old ones (append-only tables are hashed incrementally).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from arco_cli.fold.jsonenc import compact_text
+
 _MOD = 2**256
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def row_line(values: Sequence[Any]) -> bytes:
     """Values are None, bool, int or str (canonical JSON needs no key sorting here)."""
-    return (_ENCODE(list(values)) + "\n").encode("utf-8")
+    return (compact_text(list(values)) + "\n").encode("utf-8")
 
 
 def hash_sum(rows: Iterable[Sequence[Any]], start: int = 0) -> int:
+    # a tuple encodes as the JSON array of its values, so rows need no list() copy
     total = start
     sha = hashlib.sha256
-    encode = _ENCODE
+    encode = compact_text
     from_bytes = int.from_bytes
     for values in rows:
-        total += from_bytes(sha((encode(list(values)) + "\n").encode("utf-8")).digest(), "big")
+        total += from_bytes(sha((encode(values) + "\n").encode("utf-8")).digest(), "big")
     return total % _MOD
 
 
