@@ -1,6 +1,7 @@
 """Fold benchmark: full rebuild throughput, incremental fold time, peak memory.
 
     .venv/bin/python benchmarks/fold.py --events 10000 100000 [--keep]
+    .venv/bin/python benchmarks/fold.py --read --events 10000 100000 [--keep]
 
 For each size a workspace is generated under /tmp (``/tmp/arco-bench-fold-{n}``) with a
 realistic log written through the real log writer: runs with four tasks (a diamond),
@@ -8,12 +9,18 @@ retryable failures that succeed on retry (with retry timers), permanent failures
 skip downstream tasks, reruns, run-keyed requests with occasional conflicting
 fingerprints, and re-delivered duplicates. Each measurement runs in a fresh subprocess so
 that its peak RSS is its own.
+
+``--read`` times the read path instead (in ``/tmp/arco-bench-read-{n}``): the wall time
+of ``arco explain RUN --json``, ``arco runs --limit 20 --json`` and ``arco conflicts
+--json`` through the real CLI in a subprocess, on up-to-date projections and with 100
+new events that the reader folds in memory first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -114,7 +121,7 @@ def _run(log: LogBuilder, rng: random.Random, n: int, parent: str | None = None)
     return run_id
 
 
-def generate(folder: Path, events: int, seed: int = 7) -> None:
+def generate(folder: Path, events: int, seed: int = 7) -> list[str]:
     from arco_cli.log import EventLog
 
     if folder.exists():
@@ -134,28 +141,35 @@ def generate(folder: Path, events: int, seed: int = 7) -> None:
                 writer.append_raw(batch)
                 n += len(batch)
                 log.lines = []
+    return runs
+
+
+def append_new_events(folder: Path, count: int = 100) -> None:
+    """Append ``count`` new events (fresh runs) above every id in the log."""
+    from arco_cli.identity import UlidGenerator
+    from arco_cli.log import EventLog
+
+    log_dir = folder / ".arco" / "log"
+    log = LogBuilder()
+    # new ids above every id in the log, as arco's writer mints them
+    log.ids = UlidGenerator(EventLog(log_dir).head().max_ulid)
+    log.clock = T0 + 10**9
+    rng = random.Random(99)
+    base = EventLog(log_dir).record_count() * 1000  # fresh run numbers per call
+    while len(log.lines) < count:
+        _run(log, rng, base + len(log.lines))
+    with EventLog(log_dir).writer(30) as writer:
+        writer.append_raw(log.lines[:count])
 
 
 def measure(folder: Path, mode: str) -> dict[str, Any]:
     """Runs in a child process: one rebuild, or one incremental fold of 100 new events."""
-    from arco_cli.log import EventLog
     from arco_cli.projections import fold_workspace
     from arco_cli.workspace import Workspace
 
     ws = Workspace(folder, "local", "default")
     if mode == "incremental":
-        from arco_cli.identity import UlidGenerator
-
-        log = LogBuilder()
-        # new ids above every id in the log, as arco's writer mints them
-        log.ids = UlidGenerator(EventLog(ws.log_dir).head().max_ulid)
-        log.clock = T0 + 10**9
-        rng = random.Random(99)
-        base = EventLog(ws.log_dir).record_count() * 1000  # fresh run numbers per call
-        while len(log.lines) < 100:
-            _run(log, rng, base + len(log.lines))
-        with EventLog(ws.log_dir).writer(30) as writer:
-            writer.append_raw(log.lines[:100])
+        append_new_events(folder)
     import pyarrow.parquet  # noqa: F401 - import time is not fold time
     started = time.perf_counter()
     cpu = time.process_time()
@@ -174,14 +188,58 @@ def _child(folder: Path, mode: str) -> dict[str, Any]:
     return result
 
 
+def _cli_seconds(folder: Path, *args: str, repeat: int = 3) -> float:
+    """Best wall time of ``arco ARGS`` run as a real subprocess in ``folder``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCO_")}
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "arco_cli", *args], cwd=folder, env=env,
+                       check=True, capture_output=True)
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
+def read_timings(events: int, keep: bool) -> dict[str, Any]:
+    """Wall times of the read commands on a generated workspace of ``events`` events."""
+    folder = Path(f"/tmp/arco-bench-read-{events}")
+    runs = generate(folder, events)
+    _child(folder, "rebuild")
+    _child(folder, "incremental")
+    _child(folder, "incremental")
+    run_id = runs[len(runs) // 2]
+    reads = {
+        "explain_s": ("explain", run_id, "--json"),
+        "runs_limit_20_s": ("runs", "--limit", "20", "--json"),
+        "conflicts_s": ("conflicts", "--json"),
+    }
+    out: dict[str, Any] = {"events": events}
+    for name, args in reads.items():
+        out[name] = _cli_seconds(folder, *args)
+    # a reader folding 100 committed but unfolded events in memory (then writing them)
+    append_new_events(folder)
+    out["explain_after_100_new_s"] = _cli_seconds(folder, "explain", run_id, "--json",
+                                                  repeat=1)
+    out["version_s"] = _cli_seconds(folder, "--version")
+    if not keep:
+        shutil.rmtree(folder)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--keep", action="store_true", help="keep the generated workspaces")
+    parser.add_argument("--read", action="store_true",
+                        help="time the read commands instead of the fold")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(Path(args.measure[1]), args.measure[0])))
+        return
+    if args.read:
+        for events in args.events:
+            print(json.dumps(read_timings(events, args.keep)), flush=True)
         return
     for events in args.events:
         folder = Path(f"/tmp/arco-bench-fold-{events}")

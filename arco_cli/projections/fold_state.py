@@ -6,11 +6,15 @@ incremental fold writes only what changed:
     _state/runs/bucket-NNN.pickle      runs, tasks, edges and plan order of the runs
                                        whose id hashes to bucket NNN
     _state/keys/bucket-NNN.pickle      idempotency keys whose key hashes to bucket NNN
+    _state/outcomes/bucket-NNN.pickle  event outcome rows (tuples) of the runs whose id
+                                       hashes to run bucket NNN, by run id: what
+                                       ``outcomes_of`` reads without the whole table
 
 Unchanged files are hard-linked from the previous set. Each file has its own pickler, so
 no single pickle memo spans the whole state (memory at 1M events). A state read back
 loads its run and key buckets lazily, on first touch (:class:`~arco_cli.fold.state.LazyMap`),
-so an incremental fold reads only the buckets its new events need.
+so an incremental fold reads only the buckets its new events need, and a reader only the
+buckets of the runs it looks at (:class:`StoredFoldState`).
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ from __future__ import annotations
 import copy
 import pickle
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from arco_cli.fold import FoldState
-from arco_cli.fold.state import LazyMap
+from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 4
+STATE_FORMAT = 5
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
 #: keeps few files, a 1M-event one keeps each bucket small
@@ -76,6 +81,10 @@ def _key_file(bucket: int) -> str:
     return f"_state/keys/bucket-{bucket:04d}.pickle"
 
 
+def _outcome_file(bucket: int) -> str:
+    return f"_state/outcomes/bucket-{bucket:04d}.pickle"
+
+
 def _bucket_number(name: str) -> int:
     """``_state/keys/bucket-0042.pickle`` → 42."""
     return int(name.rsplit("-", 1)[1].split(".", 1)[0])
@@ -105,6 +114,76 @@ class PersistedState:
     layout: Layout = field(default_factory=lambda: Layout(1, 1))
     #: consumed idempotency keys (the growth measure of :class:`Layout`)
     key_count: int = 0
+    #: outcome bucket files (outcome rows by run, bucketed like the runs)
+    outcome_files: list[str] = field(default_factory=list)
+
+
+class StoredFoldState(FoldState):
+    """A fold state read back from a projection set, whose earlier outcome rows stay on
+    disk: :meth:`outcomes_of` reads one run's rows from its outcome bucket instead of
+    loading every outcome of the log (``arco explain`` at 1M events).
+
+    Should the set's folder vanish while buckets or outcomes are still unread (two more
+    writers replaced it), ``recover(log_offset)`` folds the log afresh up to this state's
+    offset and the missing parts are taken from that equal state (a bucket still unread
+    was not touched since the set was written, so its rows are the same at any offset)."""
+
+    #: where the stored outcome buckets are: the set's folder, its run bucket count and
+    #: the buckets that have a file
+    outcome_folder: Path | None
+    outcome_buckets: int
+    outcome_stored: set[int]
+    recover: Callable[[int], FoldState] | None
+
+    def outcomes_of(self, run_id: str) -> list[dict[str, Any]]:
+        if self._outcome_loader is None or self.outcome_folder is None:
+            return super().outcomes_of(run_id)  # every outcome is in memory already
+        bucket = bucket_of(run_id, self.outcome_buckets)
+        try:
+            stored: dict[str, list[tuple[Any, ...]]] = \
+                _load(self.outcome_folder / _outcome_file(bucket)) \
+                if bucket in self.outcome_stored else {}
+        except FileNotFoundError:
+            self.recover_missing()
+            return super().outcomes_of(run_id)
+        rows = {row[0]: row for row in stored.get(run_id, ())}
+        # outcomes folded since the set was written (outcomes_by_run holds only those)
+        for event_id in self.outcomes_by_run.get(run_id, ()):
+            rows[event_id] = self.event_outcomes[event_id]
+        return [dict(zip(OUTCOME_COLUMNS, rows[e], strict=True)) for e in sorted(rows)]
+
+    def load_outcomes(self) -> None:
+        try:
+            super().load_outcomes()
+        except FileNotFoundError:
+            self.recover_missing()
+
+    def recover_missing(self) -> None:
+        """Replace what is still unread from the vanished folder by the same data folded
+        afresh from the log."""
+        if self.recover is None:
+            raise FileNotFoundError("the projection set of this fold state was removed")
+        fresh = self.recover(self.log_offset)
+        self.recover = None
+        maps = [getattr(self, name) for name in (*PER_RUN, "idempotency_keys")]
+        for name, current in zip((*PER_RUN, "idempotency_keys"), maps, strict=True):
+            if isinstance(current, LazyMap):
+                pending, bucket = current._pending, current._bucket
+                for key, value in dict.items(getattr(fresh, name)):
+                    if bucket(key) in pending:
+                        dict.__setitem__(current, key, value)
+        for current in maps:
+            if isinstance(current, LazyMap):
+                current._pending.clear()
+        if self._outcome_loader is not None:
+            self._outcome_loader = None
+            fresh.load_outcomes()
+            self.event_outcomes = fresh.event_outcomes
+            self.outcomes_by_run = fresh.outcomes_by_run
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 def _dump(path: Path, value: Any) -> None:
@@ -166,14 +245,60 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     key_files = _write_buckets(folder, key_buckets, layout.key_buckets, _key_file,
                                previous.key_files if reuse and previous else [],
                                previous_folder)
+    outcome_files = _write_outcome_buckets(folder, state, layout.run_buckets, reuse,
+                                           previous, previous_folder)
     core = copy.copy(state)
+    # the read-back helpers of a stored state are tied to this process and folder
+    core.__class__ = FoldState
+    for name in ("outcome_folder", "outcome_buckets", "outcome_stored", "recover"):
+        core.__dict__.pop(name, None)
     for name in (*PER_RUN, "idempotency_keys"):
         setattr(core, name, {})
     core.unpersisted_outcomes = []
     core.unpersisted_keys = []
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
-        bucket_files, key_files, layout, key_count))
+        bucket_files, key_files, layout, key_count, outcome_files))
+
+
+def _write_outcome_buckets(folder: Path, state: FoldState, count: int, reuse: bool,
+                           previous: PersistedState | None,
+                           previous_folder: Path | None) -> list[str]:
+    """Outcome rows by run id in run buckets. Continuing a set, only the buckets of runs
+    with new outcomes are rewritten (their stored rows plus the new ones); the others
+    are linked. Outcomes without a run id are in the Parquet table only."""
+    if reuse and previous is not None and previous_folder is not None:
+        added: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+        for event_id in state.unpersisted_outcomes:
+            row = state.event_outcomes[event_id]
+            run_id = row[OUTCOME_RUN_ID]
+            if run_id is not None:
+                added.setdefault(bucket_of(run_id, count), {}).setdefault(
+                    run_id, []).append(row)
+        old = set(previous.outcome_files)
+        buckets: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+        for bucket, new_rows in added.items():
+            name = _outcome_file(bucket)
+            stored: dict[str, list[tuple[Any, ...]]] = \
+                _load(previous_folder / name) if name in old else {}
+            for run_id, rows in new_rows.items():
+                merged = {row[0]: row for row in stored.get(run_id, ())}
+                merged.update((row[0], row) for row in rows)
+                stored[run_id] = [merged[e] for e in sorted(merged)]
+            buckets[bucket] = stored
+        return _write_buckets(folder, buckets, count, _outcome_file,
+                              previous.outcome_files, previous_folder)
+    state.load_outcomes()
+    everything: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+    for row in state.event_outcomes.values():
+        run_id = row[OUTCOME_RUN_ID]
+        if run_id is not None:
+            everything.setdefault(bucket_of(run_id, count), {}).setdefault(
+                run_id, []).append(row)
+    for by_run in everything.values():
+        for rows in by_run.values():
+            rows.sort(key=_first)  # already in event-id order after an ascending fold
+    return _write_buckets(folder, everything, count, _outcome_file, [], None)
 
 
 def _write_buckets(folder: Path, buckets: dict[int, Any], count: int,
@@ -201,19 +326,35 @@ def read_state(folder: Path) -> PersistedState | None:
     if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
         return None
     state = persisted.state
+    state.__class__ = StoredFoldState
+    assert isinstance(state, StoredFoldState)
+    state.outcome_folder = folder
+    state.outcome_buckets = persisted.layout.run_buckets
+    state.outcome_stored = {_bucket_number(name) for name in persisted.outcome_files}
+    state.recover = None
     run_files = {_bucket_number(name): name for name in persisted.bucket_files}
     key_files = {_bucket_number(name): name for name in persisted.key_files}
     pending_runs = set(run_files)
     pending_keys = set(key_files)
 
     def load_runs(bucket: int) -> None:
+        try:
+            loaded = _load(folder / run_files[bucket])
+        except FileNotFoundError:
+            state.recover_missing()
+            return
         pending_runs.discard(bucket)
-        for name, values in _load(folder / run_files[bucket]).items():
+        for name, values in loaded.items():
             dict.update(getattr(state, name), values)
 
     def load_keys(bucket: int) -> None:
+        try:
+            loaded = _load(folder / key_files[bucket])
+        except FileNotFoundError:
+            state.recover_missing()
+            return
         pending_keys.discard(bucket)
-        dict.update(state.idempotency_keys, _load(folder / key_files[bucket]))
+        dict.update(state.idempotency_keys, loaded)
 
     runs, keys = persisted.layout.run_buckets, persisted.layout.key_buckets
     for name in PER_RUN:

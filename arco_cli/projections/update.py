@@ -12,10 +12,10 @@ from typing import Any
 
 from arco_cli.errors import ArcoError
 from arco_cli.fold import FoldState, OutOfOrder, fold_ascending, fold_records
-from arco_cli.fold.state import load_everything
 from arco_cli.identity import TenantSecretError, tenant_secret
 from arco_cli.log import CommitPoint, EventLog, LogRecord
 from arco_cli.log.ids import event_id_of
+from arco_cli.projections.fold_state import StoredFoldState
 from arco_cli.projections.store import (
     PersistedState,
     load_persisted,
@@ -79,23 +79,32 @@ def fold_log(ws: Workspace, *, rebuild: bool = False) -> Folded:
         except OutOfOrder:
             pass  # a new record at or below the watermark: invariant 5 says rebuild
         else:
+            if isinstance(state, StoredFoldState):
+                state.recover = lambda end: _fold_from_scratch(ws, secret, log, head, end)[0]
             return Folded(state, counts, False, persisted, folder)
+    state, counts = _fold_from_scratch(ws, secret, log, head, head.records)
+    return Folded(state, counts, True, None, None)
+
+
+def _fold_from_scratch(ws: Workspace, secret: bytes, log: EventLog, head: CommitPoint,
+                       end: int) -> tuple[FoldState, dict[str, int]]:
+    """Fold records ``0..end-1`` of the committed snapshot ``head`` into a new state."""
     state = FoldState(ws.tenant_id, ws.workspace_id, secret)
     try:
         # streaming keeps memory flat for the usual log, whose ids ascend
-        counts = fold_ascending(state, _records(log, 0, head.records, head))
+        counts = fold_ascending(state, _records(log, 0, end, head))
     except OutOfOrder:
         state = FoldState(ws.tenant_id, ws.workspace_id, secret)
-        merged = _merged_runs(log, head)
+        merged = _merged_runs(log, head, end)
         try:
             if merged is None:
-                raise OutOfOrder("too many ascending runs to merge")
+                raise OutOfOrder("too many ascending runs to merge") from None
             counts = fold_ascending(state, merged)
         except OutOfOrder:
             # a repeated event id, or a log in no useful order: sort it all in memory
             state = FoldState(ws.tenant_id, ws.workspace_id, secret)
-            counts = fold_records(state, _records(log, 0, head.records, head))
-    return Folded(state, counts, True, None, None)
+            counts = fold_records(state, _records(log, 0, end, head))
+    return state, counts
 
 
 #: ascending runs merged while streaming; a log cut into more runs is sorted in memory
@@ -111,22 +120,27 @@ def _records(log: EventLog, start: int, end: int, point: CommitPoint) -> Iterato
             yield LogRecord(offset, raw)
 
 
-def _merged_runs(log: EventLog, point: CommitPoint) -> Iterator[LogRecord] | None:
+def _merged_runs(log: EventLog, point: CommitPoint,
+                 end: int | None = None) -> Iterator[LogRecord] | None:
     """The log in event-id order as a merge of its ascending runs (e.g. arco's own
     events around an ingested foreign batch, decisions A49), reading each run
-    sequentially; None when there are more than :data:`MAX_MERGED_RUNS` runs."""
+    sequentially; None when there are more than :data:`MAX_MERGED_RUNS` runs. ``end``
+    stops before that offset (default: the snapshot's end)."""
+    end = point.records if end is None else end
     starts = [0]
     previous: str | None = None
     offset = 0
     for _first, _lines, ids in log.read_ids(0, point):
         for event_id in ids:
+            if offset >= end:
+                break
             if previous is not None and event_id <= previous:
                 starts.append(offset)
                 if len(starts) > MAX_MERGED_RUNS:
                     return None
             previous = event_id
             offset += 1
-    bounds = [*starts, point.records]
+    bounds = [*starts, end]
     runs = [_records(log, start, end, point) for start, end in zip(bounds, bounds[1:],
                                                                      strict=False)]
     return heapq.merge(*runs, key=lambda record: event_id_of(record.raw, record.offset))
@@ -160,9 +174,8 @@ def current_state(ws: Workspace, *, write: bool = True) -> FoldState:
     """The fold state at the end of the committed log; persisted when it changed and the
     projections lock is free (never waits)."""
     folded = _fold_retrying(ws, rebuild=False)
-    # readers keep the state for as long as they like: load it all while its folder is
-    # certainly still there
-    load_everything(folded.state)
+    # the state stays lazy: a reader loads only the run buckets (and outcome rows) it
+    # looks at; should the folder vanish before that, the state recovers from the log
     if write and (folded.rebuilt or folded.events_folded or folded.previous is None):
         _try_write(ws, folded, timeout=0, force=False)
     return folded.state

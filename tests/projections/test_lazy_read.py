@@ -1,0 +1,99 @@
+"""Readers of a stored projection set load only what they look at: the run buckets and
+the outcome bucket of the runs they read, never the whole state, and get the same rows
+as a fold of the whole log (decisions A41, A52)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arco_cli.diagnostics import explain_run
+from arco_cli.fold import FoldState
+from arco_cli.fold.state import LazyMap
+from arco_cli.projections import current_state, fold_workspace
+from arco_cli.projections.fold_state import StoredFoldState
+from tests.fold.conftest import fold_lines, scenario_lines
+from tests.projections.conftest import append, make_workspace
+
+LINES = scenario_lines("cancel")
+#: every run id with outcome rows, including one that never got a run row
+OUTCOME_RUNS = ("run_busy", "run_done", "run_early", "run_ghost", "run_wcancel")
+
+
+@pytest.fixture(autouse=True)
+def many_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bucket counts as a big log would get them, for a small test log."""
+    from arco_cli.projections import fold_state
+
+    monkeypatch.setattr(fold_state, "KEYS_PER_RUN_BUCKET", 1)
+    monkeypatch.setattr(fold_state, "KEYS_PER_KEY_BUCKET", 1)
+
+
+def _pending_run_buckets(state: FoldState) -> set[int]:
+    assert isinstance(state.runs, LazyMap)
+    return set(state.runs._pending)
+
+
+def _reads(state: FoldState) -> dict[str, Any]:
+    return {run: (state.outcomes_of(run), state.tasks_of(run), state.edges_of(run))
+            for run in OUTCOME_RUNS}
+
+
+def test_explain_reads_one_run_bucket_and_no_other_outcomes(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    fold_workspace(ws)
+    state = current_state(ws)
+    assert isinstance(state, StoredFoldState)
+    before = _pending_run_buckets(state)
+    assert len(before) > 2
+    data = explain_run(state, "run_wcancel")
+    assert data == explain_run(fold_lines(LINES), "run_wcancel")
+    assert len(before - _pending_run_buckets(state)) == 1
+    # the outcome table was never read in full
+    assert state._outcome_loader is not None
+
+
+def test_outcomes_of_every_run_match_a_whole_fold_across_incremental_folds(
+        tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    for end in (5, 9, 13, len(LINES)):
+        append(ws, LINES[len(_log_lines(ws)):end])
+        fold_workspace(ws)
+        assert _reads(current_state(ws, write=False)) == _reads(fold_lines(LINES[:end]))
+
+
+def test_a_reader_folds_unwritten_records_into_what_it_reads(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:9])
+    fold_workspace(ws)
+    append(ws, LINES[9:])  # committed, not yet in the projections
+    state = current_state(ws, write=False)
+    assert state.log_offset == len(LINES)
+    assert _reads(state) == _reads(fold_lines(LINES))
+
+
+def test_a_reader_whose_projection_set_was_removed_recovers_from_the_log(
+        tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:9])
+    fold_workspace(ws)
+    append(ws, LINES[9:12])
+    state = current_state(ws, write=False)  # read from the set at offset 9, lazily
+    folder = ws.projections_dir.resolve()
+    for end in (15, len(LINES)):  # two more writers: the set is past its grace period
+        append(ws, LINES[len(_log_lines(ws)):end])
+        fold_workspace(ws)
+    assert not folder.exists()
+    expected = fold_lines(LINES[:12])
+    assert _reads(state) == _reads(expected)
+    assert state.rows("runs") == expected.rows("runs")
+    assert state.rows("event_outcomes") == expected.rows("event_outcomes")
+
+
+def _log_lines(ws: Any) -> list[bytes]:
+    from arco_cli.log import EventLog
+
+    return [record.raw for record in EventLog(ws.log_dir).read()]
