@@ -38,6 +38,9 @@ class Folded:
     #: the stored state this fold continued from, and its folder
     previous: PersistedState | None
     previous_folder: Path | None
+    #: the set found when folding began, usable or not (an unusable one, e.g. of an older
+    #: state format, is replaced by the first writer even at the same watermark)
+    found_folder: Path | None = None
 
     @property
     def events_folded(self) -> int:
@@ -83,7 +86,7 @@ def fold_log(ws: Workspace, *, rebuild: bool = False) -> Folded:
                 state.recover = lambda end: _fold_from_scratch(ws, secret, log, head, end)[0]
             return Folded(state, counts, False, persisted, folder)
     state, counts = _fold_from_scratch(ws, secret, log, head, head.records)
-    return Folded(state, counts, True, None, None)
+    return Folded(state, counts, True, None, None, folder)
 
 
 def _fold_from_scratch(ws: Workspace, secret: bytes, log: EventLog, head: CommitPoint,
@@ -159,7 +162,11 @@ def _try_write(ws: Workspace, folded: Folded, timeout: float, force: bool) -> bo
     try:
         current = resolve(ws.projections_dir)
         doc = read_manifest(current) if current is not None else None
-        if not force and doc is not None and manifest_matches(doc, folded.state):
+        # a set we could not continue from (older state format, say) is no newer state
+        unusable = folded.previous is None and current is not None \
+            and current == folded.found_folder
+        if not force and not unusable and doc is not None \
+                and manifest_matches(doc, folded.state):
             stored_offset = (doc.get("watermark") or {}).get("log_offset")
             if isinstance(stored_offset, int) and stored_offset >= folded.state.log_offset:
                 return True  # another process already wrote this or a newer state

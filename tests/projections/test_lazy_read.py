@@ -97,3 +97,23 @@ def _log_lines(ws: Any) -> list[bytes]:
     from arco_cli.log import EventLog
 
     return [record.raw for record in EventLog(ws.log_dir).read()]
+
+
+def test_the_first_reader_replaces_a_stored_state_of_an_older_format(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arco_cli.projections import fold_state, read_manifest
+    from arco_cli.projections.store import load_persisted
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    with monkeypatch.context() as patch:
+        patch.setattr(fold_state, "STATE_FORMAT", fold_state.STATE_FORMAT - 1)
+        fold_workspace(ws)
+    old = ws.projections_dir.resolve()
+    doc = read_manifest(old)
+    assert doc is not None and load_persisted(old, doc) is None  # unusable now
+    assert _reads(current_state(ws)) == _reads(fold_lines(LINES))
+    new = ws.projections_dir.resolve()
+    assert new != old
+    doc = read_manifest(new)
+    assert doc is not None and load_persisted(new, doc) is not None
