@@ -11,6 +11,7 @@ is a list of ``(attempt, created_by_event_id, entry)`` and ``event_outcomes`` /
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -122,8 +123,18 @@ class Row:
 
     __slots__ = ()
     COLUMNS: ClassVar[tuple[str, ...]] = ()
+    #: the values in COLUMNS order in one C call (pickling a 1M-event state calls it
+    #: once per row)
+    VALUES: ClassVar[Any]
     __getitem__ = object.__getattribute__
     __setitem__ = object.__setattr__
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        names = cls.COLUMNS
+        # attrgetter is no descriptor, a function would bind: hence staticmethod
+        cls.VALUES = operator.attrgetter(*names) if len(names) > 1 else staticmethod(
+            lambda row: tuple(getattr(row, name) for name in names))
 
     def __init__(self, values: dict[str, Any]) -> None:
         for name in self.COLUMNS:
@@ -133,8 +144,7 @@ class Row:
         return {name: object.__getattribute__(self, name) for name in self.COLUMNS}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_row, (type(self), tuple(
-            object.__getattribute__(self, name) for name in self.COLUMNS)))
+        return (_restore_row, (type(self), self.VALUES(self)))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Row) and type(other) is type(self) \
