@@ -44,21 +44,45 @@ class LogRecordLike(Protocol):
 # --------------------------------------------------------------------------- time
 
 _DAY_MS: dict[str, int] = {}
+#: ``YYYY-MM-DDTHH:MM:`` → epoch ms of that minute (bounded: cleared when full)
+_MINUTE_MS: dict[str, int] = {}
+_MINUTES_KEPT = 100_000
+
+
+def _minute_ms(prefix: str) -> int | None:
+    if prefix[10] != "T" or prefix[13] != ":" or prefix[16] != ":":
+        return None
+    clock = prefix[11:13] + prefix[14:16]
+    if not (clock.isascii() and clock.isdigit()):
+        return None
+    day = _DAY_MS.get(prefix[:10])
+    if day is None:
+        day = parse_timestamp_ms(prefix[:10] + "T00:00:00Z")
+        _DAY_MS[prefix[:10]] = day
+    hour, minute = int(clock[0:2]), int(clock[2:4])
+    if hour >= 24 or minute >= 60:
+        return None
+    if len(_MINUTE_MS) >= _MINUTES_KEPT:
+        _MINUTE_MS.clear()
+    value = _MINUTE_MS[prefix] = day + (hour * 60 + minute) * 60_000
+    return value
 
 
 def timestamp_ms(text: str) -> int:
-    """RFC 3339 → epoch ms (floored), with a fast path for arco's own ``…sssZ`` form."""
-    if len(text) == 24 and text[23] == "Z" and text[10] == "T" and text[19] == "." \
-            and text[13] == ":" and text[16] == ":":
-        clock = text[11:13] + text[14:16] + text[17:19] + text[20:23]
-        if clock.isascii() and clock.isdigit():
-            day = _DAY_MS.get(text[:10])
-            if day is None:
-                day = parse_timestamp_ms(text[:10] + "T00:00:00Z")
-                _DAY_MS[text[:10]] = day
-            hour, minute, second = int(clock[0:2]), int(clock[2:4]), int(clock[4:6])
-            if hour < 24 and minute < 60 and second < 60:
-                return day + ((hour * 60 + minute) * 60 + second) * 1000 + int(clock[6:9])
+    """RFC 3339 → epoch ms (floored), with a fast path for arco's own ``…sssZ`` form:
+    events come a few per millisecond, so the minute is nearly always known already."""
+    if len(text) == 24 and text[23] == "Z" and text[19] == ".":
+        prefix = text[:17]
+        minute = _MINUTE_MS.get(prefix)
+        if minute is None:
+            minute = _minute_ms(prefix)
+        if minute is not None:
+            # "SS" + "mmm" read as one number is the milliseconds into the minute
+            tail = text[17:19] + text[20:23]
+            if tail.isascii() and tail.isdigit():
+                within = int(tail)
+                if within < 60_000:
+                    return minute + within
     return parse_timestamp_ms(text)
 
 
@@ -83,6 +107,8 @@ class RecordParser:
         self.shared: dict[str, str] = {}
         self._decoder = json.JSONDecoder(parse_float=self._number,
                                          parse_constant=self._number, parse_int=self._int)
+        self._scan: Callable[[str, int], tuple[Any, int]] = \
+            self._decoder.scan_once  # type: ignore[attr-defined]
 
     def _number(self, text: str) -> int:
         self.problems.append(f"non-integer number {text}")
@@ -97,8 +123,17 @@ class RecordParser:
     def parse(self, raw: bytes) -> Any:
         """The parsed record; ValueError when it is not JSON at all."""
         self.problems.clear()
-        self.text = raw.decode("utf-8")
-        return self._decoder.decode(self.text)
+        text = self.text = raw.decode("utf-8")
+        try:
+            # the scanner without decode()'s whitespace handling: a record is one value
+            obj, end = self._scan(text, 0)
+        except StopIteration:
+            obj, end = None, -1
+        if end != len(text):
+            # leading/trailing whitespace or garbage: decode() accepts or words it
+            self.problems.clear()
+            return self._decoder.decode(text)
+        return obj
 
     def canonical_problem(self, obj: Any, raw: bytes) -> tuple[str | None, bool]:
         """(why the record cannot be canonical JSON or None, whether ``raw`` already is
