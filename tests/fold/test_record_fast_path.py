@@ -1,0 +1,81 @@
+"""The fold's fast record parser (orjson) may only accept a record that the standard
+parser also finds canonical, and must then give the very same value: records are drawn
+as JSON values of every kind (floats, big integers, escapes, surrogates, duplicate keys)
+written in canonical and non-canonical ways."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arco_cli.fold.jsonenc import canonical_text
+from arco_cli.fold.procedure import RecordParser
+
+TEXT = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(['"', "\\", "\\ud800", "\ud800", "\u2028", "\x7f", "\x00", "\x1f", "é",
+                     "😀", "a.b", "1e5", "true", 'say "hi"', "\\\\ud", "x\\"]),
+)
+NUMBER = st.one_of(
+    st.integers(-(2**64), 2**65),
+    st.sampled_from([2**63 - 1, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), NUMBER, TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(TEXT, inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+def _encodings(value: Any) -> list[bytes]:
+    out = [json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+           json.dumps(value, sort_keys=True, separators=(",", ":")),
+           json.dumps(value, separators=(", ", ": "), ensure_ascii=False),
+           json.dumps(value, ensure_ascii=False)]
+    encoded = []
+    for text in out:
+        try:
+            encoded.append(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            encoded.append(text.encode("utf-8", "surrogatepass"))
+    return encoded
+
+
+def _agree(raw: bytes) -> None:
+    fast = RecordParser().parse_canonical(raw)
+    if fast is None:
+        return
+    slow = RecordParser()
+    obj = slow.parse(raw)
+    assert obj == fast and type(obj) is type(fast)
+    assert slow.canonical_problem(obj, raw) == (None, True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES)
+def test_fast_parser_accepts_only_what_the_standard_parser_calls_canonical(
+        value: Any) -> None:
+    for raw in _encodings(value):
+        _agree(raw)
+        _agree(raw.replace(b"}", b',"a":1}', 1))  # a possible duplicate key
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), st.integers(-5, 5), max_size=3),
+       st.sampled_from(["1.0", "1.5", "-0.0", "1e+16", "1E5", "2e-07", "NaN",
+                        "18446744073709551616", "-9223372036854775809"]))
+def test_a_record_with_a_float_or_huge_integer_takes_the_slow_path(
+        fields: dict[str, int], number: str) -> None:
+    raw = canonical_text({**fields, "type": "x"}).replace('"type"', f'"n":{number},"type"')
+    assert RecordParser().parse_canonical(raw.encode()) is None
+
+
+def test_an_arco_record_takes_the_fast_path() -> None:
+    raw = (b'{"data":{"run_id":"r","type":"run_cancel_requested"},"event_id":"01J",'
+           b'"event_version":1,"timestamp":"2026-01-01T00:00:00.000Z"}')
+    assert RecordParser().parse_canonical(raw) == json.loads(raw)
