@@ -5,7 +5,8 @@ incremental fold writes only what changed:
                                        plus the bookkeeping of the set's parts
     _state/runs/bucket-NNN.pickle      runs, tasks, edges and plan order of the runs
                                        whose id hashes to bucket NNN
-    _state/keys/bucket-NNN.pickle      idempotency keys whose key hashes to bucket NNN
+    _state/keys/bucket-NNN.pickle      idempotency keys, timers and accepted run-key
+                                       requests whose key hashes to bucket NNN
     _state/outcomes/bucket-NNN.pickle  event outcome rows (tuples) of the runs whose id
                                        hashes to run bucket NNN, by run id: what
                                        ``outcomes_of`` reads without the whole table
@@ -32,7 +33,7 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 5
+STATE_FORMAT = 6
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
 #: keeps few files, a 1M-event one keeps each bucket small
@@ -42,6 +43,9 @@ KEYS_PER_RUN_BUCKET = 250
 KEYS_PER_KEY_BUCKET = 100
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
+#: FoldState maps keyed by a string key in the key buckets: the fold only ever reads or
+#: writes one entry of them by its key (timer id, run key), so they need not be loaded whole
+KEYED = ("idempotency_keys", "timers", "accepted_requests")
 
 
 def bucket_of(run_id: str, count: int) -> int:
@@ -165,8 +169,8 @@ class StoredFoldState(FoldState):
             raise FileNotFoundError("the projection set of this fold state was removed")
         fresh = self.recover(self.log_offset)
         self.recover = None
-        maps = [getattr(self, name) for name in (*PER_RUN, "idempotency_keys")]
-        for name, current in zip((*PER_RUN, "idempotency_keys"), maps, strict=True):
+        maps = [getattr(self, name) for name in (*PER_RUN, *KEYED)]
+        for name, current in zip((*PER_RUN, *KEYED), maps, strict=True):
             if isinstance(current, LazyMap):
                 pending, bucket = current._pending, current._bucket
                 for key, value in dict.items(getattr(fresh, name)):
@@ -216,6 +220,31 @@ def dirty_buckets(state: FoldState, since: str | None, count: int) -> set[int] |
     return dirty
 
 
+def _dirty_key_buckets(state: FoldState, since: str | None, count: int) -> set[int] | None:
+    """Key buckets with an entry added or changed after event ``since``: new idempotency
+    keys, timers whose ``row_version`` moved, accepted requests of new run-key index rows
+    (set once, with the index row); None means all of them."""
+    if since is None:
+        return None
+    dirty = {bucket_of(k, count) for k in state.unpersisted_keys}
+    # only loaded entries can have changed: dict.items skips a LazyMap's pending buckets
+    for timer_id, timer in dict.items(state.timers):
+        if timer["row_version"] > since:
+            dirty.add(bucket_of(timer_id, count))
+    for run_key in dict.keys(state.accepted_requests):
+        index = state.run_key_index.get(run_key)
+        if index is None or index["row_version"] > since:
+            dirty.add(bucket_of(run_key, count))
+    return dirty
+
+
+def _load_keyed(state: FoldState) -> None:
+    for name in KEYED:
+        value = getattr(state, name)
+        if isinstance(value, LazyMap):
+            value.load_all()
+
+
 def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
                 dirty: set[int] | None, layout: Layout, key_count: int,
                 previous: PersistedState | None, previous_folder: Path | None) -> None:
@@ -235,13 +264,16 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     bucket_files = _write_buckets(folder, buckets, layout.run_buckets, _run_file,
                                   previous.bucket_files if reuse and previous else [],
                                   previous_folder)
-    dirty_keys = {bucket_of(k, layout.key_buckets) for k in state.unpersisted_keys} \
-        if reuse else None
-    key_buckets: dict[int, dict[str, Any]] = {}
-    for key, value in dict.items(state.idempotency_keys):
-        bucket = bucket_of(key, layout.key_buckets)
-        if dirty_keys is None or bucket in dirty_keys:
-            key_buckets.setdefault(bucket, {})[key] = value
+    if not reuse:
+        _load_keyed(state)
+    dirty_keys = _dirty_key_buckets(state, previous.watermark[0], layout.key_buckets) \
+        if reuse and previous is not None else None
+    key_buckets: dict[int, dict[str, dict[str, Any]]] = {}
+    for name in KEYED:
+        for key, value in dict.items(getattr(state, name)):
+            bucket = bucket_of(key, layout.key_buckets)
+            if dirty_keys is None or bucket in dirty_keys:
+                key_buckets.setdefault(bucket, {n: {} for n in KEYED})[name][key] = value
     key_files = _write_buckets(folder, key_buckets, layout.key_buckets, _key_file,
                                previous.key_files if reuse and previous else [],
                                previous_folder)
@@ -252,7 +284,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core.__class__ = FoldState
     for name in ("outcome_folder", "outcome_buckets", "outcome_stored", "recover"):
         core.__dict__.pop(name, None)
-    for name in (*PER_RUN, "idempotency_keys"):
+    for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
     core.unpersisted_outcomes = []
     core.unpersisted_keys = []
@@ -354,12 +386,14 @@ def read_state(folder: Path) -> PersistedState | None:
             state.recover_missing()
             return
         pending_keys.discard(bucket)
-        dict.update(state.idempotency_keys, loaded)
+        for name, values in loaded.items():
+            dict.update(getattr(state, name), values)
 
     runs, keys = persisted.layout.run_buckets, persisted.layout.key_buckets
     for name in PER_RUN:
         setattr(state, name, LazyMap(lambda k: bucket_of(k, runs), load_runs, pending_runs))
-    state.idempotency_keys = LazyMap(lambda k: bucket_of(k, keys), load_keys, pending_keys)
+    for name in KEYED:
+        setattr(state, name, LazyMap(lambda k: bucket_of(k, keys), load_keys, pending_keys))
     return persisted
 
 

@@ -117,3 +117,23 @@ def test_the_first_reader_replaces_a_stored_state_of_an_older_format(
     assert new != old
     doc = read_manifest(new)
     assert doc is not None and load_persisted(new, doc) is not None
+
+
+@pytest.mark.parametrize("scenario", ["run_keys", "retries", "dispatch"])
+def test_timers_and_accepted_requests_in_key_buckets_survive_incremental_folds(
+        tmp_path: Path, scenario: str) -> None:
+    from arco_cli.fold import TABLES
+    from arco_cli.fold.state import load_everything
+
+    lines = scenario_lines(scenario)
+    ws = make_workspace(tmp_path / "ws")
+    for end in range(2, len(lines) + 2, 2):  # a conflict must see the stored request
+        append(ws, lines[len(_log_lines(ws)):end])
+        fold_workspace(ws)
+    state = current_state(ws, write=False)
+    expected = fold_lines(lines)
+    for table in TABLES:
+        assert state.rows(table) == expected.rows(table), table
+    load_everything(state)
+    for name in ("timers", "accepted_requests", "run_key_index"):
+        assert dict(dict.items(getattr(state, name))) == getattr(expected, name), name
