@@ -144,7 +144,7 @@ class RecordParser:
                 return None
         except (ValueError, TypeError):  # orjson's decode / encode errors
             return None
-        if b'\\"' in raw or b"\\ud" in raw or b"\\uD" in raw:
+        if b"\\" in raw and (b'\\"' in raw or b"\\ud" in raw or b"\\uD" in raw):
             return None
         outside = b"".join(raw.split(b'"')[::2])
         if b"." in outside or b"E" in outside or \

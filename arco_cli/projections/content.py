@@ -19,17 +19,29 @@ _MOD = 2**256
 
 def row_line(values: Sequence[Any]) -> bytes:
     """Values are None, bool, int or str (canonical JSON needs no key sorting here)."""
-    return (compact_text(list(values)) + "\n").encode("utf-8")
+    import orjson
+
+    try:
+        return orjson.dumps(values) + b"\n"
+    except TypeError:  # e.g. an integer beyond 64 bits: the standard encoder words it
+        return (compact_text(list(values)) + "\n").encode("utf-8")
 
 
 def hash_sum(rows: Iterable[Sequence[Any]], start: int = 0) -> int:
-    # a tuple encodes as the JSON array of its values, so rows need no list() copy
+    # orjson writes exactly the standard compact encoding for these values (the same
+    # escapes; tuples as arrays), as bytes, several times faster
+    import orjson
+
     total = start
     sha = hashlib.sha256
-    encode = compact_text
+    dumps = orjson.dumps
     from_bytes = int.from_bytes
     for values in rows:
-        total += from_bytes(sha((encode(values) + "\n").encode("utf-8")).digest(), "big")
+        try:
+            line = dumps(values) + b"\n"
+        except TypeError:
+            line = row_line(values)
+        total += from_bytes(sha(line).digest(), "big")
     return total % _MOD
 
 
