@@ -8,8 +8,13 @@ from typing import Any
 from arco_cli.diagnostics.state import FoldView, iso, json_column, put
 from arco_cli.identity import run_id_from_run_key
 
+#: listing more conflicts than this reads the runs table once instead of run by run (a
+#: stored fold state then loads no per-run bucket for them)
+RUNS_AT_ONCE = 32
 
-def _payload(state: FoldView, row: dict[str, Any]) -> dict[str, Any]:
+
+def _payload(state: FoldView, row: dict[str, Any],
+             runs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     run_key = row["run_key"]
     index = state.get("run_key_index", (state.tenant_id, state.workspace_id, run_key))
     if index is not None:
@@ -17,7 +22,8 @@ def _payload(state: FoldView, row: dict[str, Any]) -> dict[str, Any]:
     else:  # a conflict row always follows an index row; derive the id defensively
         existing_run_id = run_id_from_run_key(state.tenant_id, state.workspace_id, run_key,
                                               getattr(state, "secret", b""))
-    run = state.get("runs", (existing_run_id,))
+    run = runs.get(existing_run_id) if runs is not None \
+        else state.get("runs", (existing_run_id,))
     out: dict[str, Any] = {
         "conflictType": "RUN_KEY_FINGERPRINT_MISMATCH",
         "runKey": run_key,
@@ -42,4 +48,5 @@ def conflict_payloads(state: FoldView, run_key: str | None = None) -> list[dict[
     rows = [r for r in state.rows("run_key_conflicts")
             if run_key is None or r["run_key"] == run_key]
     rows.sort(key=lambda r: (r["run_key"], r["conflicting_event_id"]))
-    return [_payload(state, r) for r in rows]
+    runs = {r["run_id"]: r for r in state.rows("runs")} if len(rows) > RUNS_AT_ONCE else None
+    return [_payload(state, r, runs) for r in rows]

@@ -37,6 +37,7 @@ from arco_cli.projections.fold_state import (
     Layout,
     Part,
     PersistedState,
+    StoredFoldState,
     bucket_of,
     dirty_buckets,
     read_state,
@@ -100,6 +101,8 @@ def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
     if persisted.watermark != (watermark.get("event_id"), watermark.get("log_offset")):
         return None
     persisted.state.defer_outcomes(lambda: _read_tuples(files))
+    if isinstance(persisted.state, StoredFoldState):
+        persisted.state.runs_files = [folder / name for name in doc["tables"]["runs"]["files"]]
     return persisted
 
 

@@ -137,3 +137,35 @@ def test_timers_and_accepted_requests_in_key_buckets_survive_incremental_folds(
     load_everything(state)
     for name in ("timers", "accepted_requests", "run_key_index"):
         assert dict(dict.items(getattr(state, name))) == getattr(expected, name), name
+
+
+def test_the_runs_table_of_unread_buckets_comes_from_parquet_and_matches_a_whole_fold(
+        tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:12])
+    fold_workspace(ws)
+    append(ws, LINES[12:])  # folded in memory by the reader: some buckets change
+    state = current_state(ws, write=False)
+    assert isinstance(state, StoredFoldState)
+    assert state.parquet_runs is None
+    expected = fold_lines(LINES)
+    assert state.rows("runs") == expected.rows("runs")
+    assert state.parquet_runs is not None  # read from Parquet, not from every bucket
+    assert _pending_run_buckets(state)
+    for run_id in (*OUTCOME_RUNS, "run_missing"):
+        assert state.get("runs", (run_id,)) == expected.get("runs", (run_id,))
+
+
+@pytest.mark.parametrize("at_once", [0, 1000])
+def test_conflict_payloads_read_runs_at_once_or_one_by_one_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at_once: int) -> None:
+    from arco_cli.diagnostics import conflict_payloads, conflicts
+
+    monkeypatch.setattr(conflicts, "RUNS_AT_ONCE", at_once)
+    lines = scenario_lines("run_keys")
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, lines)
+    fold_workspace(ws)
+    expected = conflict_payloads(fold_lines(lines))
+    assert expected
+    assert conflict_payloads(current_state(ws)) == expected
