@@ -79,3 +79,18 @@ def test_an_arco_record_takes_the_fast_path() -> None:
     raw = (b'{"data":{"run_id":"r","type":"run_cancel_requested"},"event_id":"01J",'
            b'"event_version":1,"timestamp":"2026-01-01T00:00:00.000Z"}')
     assert RecordParser().parse_canonical(raw) == json.loads(raw)
+
+
+def test_the_envelope_shortcut_agrees_with_the_full_envelope_check() -> None:
+    from arco_cli.fold.procedure import _envelope_problem, _envelope_problem_checked
+
+    base = {"data": {"type": "x"}, "event_id": "e", "event_type": "T", "event_version": 1,
+            "idempotency_key": "k", "source": "", "tenant_id": "t", "timestamp": "ts",
+            "workspace_id": "w", "correlation_id": "c"}
+    junk = [None, "", "s", 0, 1, True, [], {}, {"type": 1}, {"type": "y"}]
+    for name in [*base, "causation_id"]:
+        for value in junk:
+            envelope = {**base, name: value}
+            assert _envelope_problem(envelope) == _envelope_problem_checked(envelope), \
+                (name, value)
+    assert not _envelope_problem(base)
