@@ -84,10 +84,11 @@ def test_an_arco_record_takes_the_fast_path() -> None:
 def test_the_envelope_shortcut_agrees_with_the_full_envelope_check() -> None:
     from arco_cli.fold.procedure import _envelope_problem, _envelope_problem_checked
 
-    base = {"data": {"type": "x"}, "event_id": "e", "event_type": "T", "event_version": 1,
-            "idempotency_key": "k", "source": "", "tenant_id": "t", "timestamp": "ts",
-            "workspace_id": "w", "correlation_id": "c"}
-    junk = [None, "", "s", 0, 1, True, [], {}, {"type": 1}, {"type": "y"}]
+    base: dict[str, Any] = {
+        "data": {"type": "x"}, "event_id": "e", "event_type": "T", "event_version": 1,
+        "idempotency_key": "k", "source": "", "tenant_id": "t", "timestamp": "ts",
+        "workspace_id": "w", "correlation_id": "c"}
+    junk: list[Any] = [None, "", "s", 0, 1, True, [], {}, {"type": 1}, {"type": "y"}]
     for name in [*base, "causation_id"]:
         for value in junk:
             envelope = {**base, name: value}
