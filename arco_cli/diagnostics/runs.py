@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from arco_cli.diagnostics.attribution import (
@@ -185,16 +186,33 @@ def normalise_state_filter(value: str | None) -> str | None:
     return upper
 
 
+def _newest_first(state: FoldView, run_key: str | None) -> Iterator[dict[str, Any]]:
+    """Run rows newest first (``triggered_at``, then ``run_id``). A state that offers
+    ``run_order()`` (a stored fold state) is sorted by those keys and reads only the
+    rows the list reaches, not the whole table."""
+    order = getattr(state, "run_order", None)
+    if order is None:
+        rows = sorted(state.rows("runs"), key=lambda r: r["run_id"])
+        rows.sort(key=lambda r: r["triggered_at"], reverse=True)
+        yield from rows
+        return
+    keys: list[tuple[int, str, str | None]] = sorted(order(), key=lambda k: k[1])
+    keys.sort(key=lambda k: k[0], reverse=True)
+    for _triggered_at, run_id, key in keys:
+        if run_key is None or key == run_key:
+            run = state.get("runs", (run_id,))
+            if run is not None:
+                yield run
+
+
 def runs_list(state: FoldView, state_filter: str | None = None, run_key: str | None = None,
               limit: int | None = None) -> dict[str, Any]:
     """``arco runs``: newest first by ``triggered_at``, then ``run_id`` (decisions A46)."""
     wanted = normalise_state_filter(state_filter)
     if limit is not None and limit < 0:
         raise UsageError("--limit must not be negative")
-    rows = sorted(state.rows("runs"), key=lambda r: r["run_id"])
-    rows.sort(key=lambda r: r["triggered_at"], reverse=True)
     items: list[dict[str, Any]] = []
-    for run in rows:
+    for run in _newest_first(state, run_key):
         if limit is not None and len(items) >= limit:
             break
         if run_key is not None and run.get("run_key") != run_key:

@@ -142,6 +142,70 @@ class StoredFoldState(FoldState):
     #: the run buckets not loaded when they were read)
     runs_files: list[Path]
     parquet_runs: dict[str, dict[str, Any]] | None
+    #: the set's Parquet files of the per-run tables, by table
+    table_files: dict[str, list[Path]]
+    #: set once a reader went through every run (:meth:`rows`, :meth:`run_order`): the
+    #: runs, tasks and edges of unloaded buckets then come from the per-bucket Parquet
+    #: files, which read faster than a pickled bucket when only a few runs of it are needed
+    bulk: bool
+    #: Arrow tables of the per-bucket Parquet files read so far (None: no such file)
+    parquet_buckets: dict[tuple[str, int], Any]
+
+    def run_order(self) -> list[tuple[int, str, str | None]]:
+        """``(triggered_at, run_id, run_key)`` of every run, read from the ``runs``
+        Parquet columns for the unloaded buckets (``arco runs`` sorts and filters these,
+        then reads only the runs it shows)."""
+        pending = self._pending_run_buckets()
+        out: list[tuple[int, str, str | None]] = []
+        if pending:
+            try:
+                columns = read_parquet_columns(self.runs_files,
+                                               ("triggered_at", "run_id", "run_key"))
+            except FileNotFoundError:
+                self.recover_missing()
+                return self.run_order()
+            self.bulk = True
+            count = self.run_buckets
+            out = [key for key in zip(*columns, strict=True)
+                   if bucket_of(key[1], count) in pending]
+        out.extend((run["triggered_at"], run_id, run["run_key"])
+                   for run_id, run in dict.items(self.runs))
+        return out
+
+    def tasks_of(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._bucket_parquet("tasks", run_id)
+        if rows is None:
+            return super().tasks_of(run_id)
+        return sorted(rows, key=lambda row: row["task_key"])
+
+    def edges_of(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._bucket_parquet("dep_satisfaction", run_id)
+        if rows is None:
+            return super().edges_of(run_id)
+        return sorted(rows, key=lambda r: (r["upstream_task_key"], r["downstream_task_key"]))
+
+    def _bucket_parquet(self, table: str, run_id: str) -> list[dict[str, Any]] | None:
+        """Rows of ``run_id`` from the table's Parquet file of the run's bucket; None
+        unless in bulk mode with the bucket unloaded and the table stored in buckets."""
+        if not self.bulk:
+            return None
+        bucket = bucket_of(run_id, self.run_buckets)
+        if bucket not in self._pending_run_buckets():
+            return None
+        key = (table, bucket)
+        if key not in self.parquet_buckets:
+            files = {}
+            for path in self.table_files.get(table, []):
+                if not path.name.startswith("bucket-"):
+                    return None  # the compact form: one file per table
+                files[_bucket_number(path.name)] = path
+            try:
+                self.parquet_buckets[key] = read_parquet_table(files[bucket]) \
+                    if bucket in files else None
+            except FileNotFoundError:
+                self.recover_missing()
+                return None
+        return arrow_rows(self.parquet_buckets[key], "run_id", run_id)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """``runs`` without loading every run bucket: the rows of unloaded buckets come
@@ -165,6 +229,10 @@ class StoredFoldState(FoldState):
                 and bucket_of(pk[0], self.run_buckets) in self._pending_run_buckets():
             row = self.parquet_runs.get(pk[0])
             return dict(row) if row is not None else None
+        if table == "runs":
+            rows = self._bucket_parquet("runs", pk[0])
+            if rows is not None:
+                return rows[0] if rows else None
         return super().get(table, pk)
 
     def _pending_run_buckets(self) -> set[int]:
@@ -174,9 +242,12 @@ class StoredFoldState(FoldState):
     def _stored_runs(self) -> dict[str, dict[str, Any]] | None:
         if self.parquet_runs is None and self.runs_files:
             try:
-                self.parquet_runs = read_parquet_rows(self.runs_files, "run_id")
+                self.parquet_runs = {row["run_id"]: row
+                                     for row in read_parquet_rows(self.runs_files)}
             except FileNotFoundError:
                 self.recover_missing()
+            else:
+                self.bulk = True
         return self.parquet_runs
 
     def outcomes_of(self, run_id: str) -> list[dict[str, Any]]:
@@ -226,17 +297,48 @@ class StoredFoldState(FoldState):
             self.outcomes_by_run = fresh.outcomes_by_run
 
 
-def read_parquet_rows(files: list[Path], key: str) -> dict[str, dict[str, Any]]:
-    """Every row of the Parquet ``files``, by the value of column ``key``."""
+def read_parquet_rows(files: list[Path]) -> list[dict[str, Any]]:
+    """Every row of the Parquet ``files`` as dicts (columns converted whole: faster than
+    ``Table.to_pylist``)."""
     import pyarrow.parquet as pq
 
-    out: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
     for path in files:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # lighter than read_table per file
         names = table.column_names
-        for values in zip(*(column.to_pylist() for column in table.columns), strict=True):
-            row = dict(zip(names, values, strict=True))
-            out[row[key]] = row
+        out.extend(dict(zip(names, values, strict=True))
+                   for values in zip(*(c.to_pylist() for c in table.columns), strict=True))
+    return out
+
+
+def read_parquet_table(path: Path) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).read()
+
+
+def arrow_rows(table: Any, column: str, value: str) -> list[dict[str, Any]]:
+    """Rows of an Arrow ``table`` whose ``column`` equals ``value``, as dicts (filtered
+    in Arrow first: converting a whole bucket to Python costs more than reading it)."""
+    if table is None:
+        return []
+    import pyarrow.compute as pc
+
+    found = table.filter(pc.equal(table.column(column), value))
+    names = found.column_names
+    return [dict(zip(names, values, strict=True))
+            for values in zip(*(c.to_pylist() for c in found.columns), strict=True)]
+
+
+def read_parquet_columns(files: list[Path], names: tuple[str, ...]) -> list[list[Any]]:
+    """The given columns of the Parquet ``files``, concatenated."""
+    import pyarrow.parquet as pq
+
+    out: list[list[Any]] = [[] for _ in names]
+    for path in files:
+        table = pq.ParquetFile(path).read(columns=list(names))
+        for column, values in zip(out, table.columns, strict=True):
+            column.extend(values.to_pylist())
     return out
 
 
@@ -337,7 +439,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     # the read-back helpers of a stored state are tied to this process and folder
     core.__class__ = FoldState
     for name in ("outcome_folder", "run_buckets", "outcome_stored", "recover", "runs_files",
-                 "parquet_runs"):
+                 "parquet_runs", "table_files", "bulk", "parquet_buckets"):
         core.__dict__.pop(name, None)
     for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
@@ -421,6 +523,9 @@ def read_state(folder: Path) -> PersistedState | None:
     state.recover = None
     state.runs_files = []
     state.parquet_runs = None
+    state.table_files = {}
+    state.bulk = False
+    state.parquet_buckets = {}
     run_files = {_bucket_number(name): name for name in persisted.bucket_files}
     key_files = {_bucket_number(name): name for name in persisted.key_files}
     pending_runs = set(run_files)

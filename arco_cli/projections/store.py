@@ -103,6 +103,9 @@ def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
     persisted.state.defer_outcomes(lambda: _read_tuples(files))
     if isinstance(persisted.state, StoredFoldState):
         persisted.state.runs_files = [folder / name for name in doc["tables"]["runs"]["files"]]
+        persisted.state.table_files = {
+            table: [folder / name for name in doc["tables"][table]["files"]]
+            for table in ("runs", "tasks", "dep_satisfaction")}
     return persisted
 
 

@@ -169,3 +169,24 @@ def test_conflict_payloads_read_runs_at_once_or_one_by_one_alike(
     expected = conflict_payloads(fold_lines(lines))
     assert expected
     assert conflict_payloads(current_state(ws)) == expected
+
+
+def test_runs_list_reads_only_the_runs_it_shows_and_lists_them_as_a_whole_fold_would(
+        tmp_path: Path) -> None:
+    from arco_cli.diagnostics import runs_list
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES[:12])
+    fold_workspace(ws)
+    append(ws, LINES[12:])
+    expected = fold_lines(LINES)
+    for args in ((None, None, None), (None, None, 2), ("CANCELLED", None, None),
+                 (None, "no-such-key", None)):
+        state = current_state(ws, write=False)
+        assert runs_list(state, *args) == runs_list(expected, *args), args
+    state = current_state(ws, write=False)
+    assert isinstance(state, StoredFoldState)
+    before = _pending_run_buckets(state)
+    runs_list(state, limit=1)
+    assert state.bulk and _pending_run_buckets(state) == before  # no pickled bucket read
+    assert _reads(state) == _reads(expected)
