@@ -200,20 +200,34 @@ def _cli_seconds(folder: Path, *args: str, repeat: int = 3) -> float:
     return round(best, 3)
 
 
-def read_timings(events: int, keep: bool) -> dict[str, Any]:
-    """Wall times of the read commands on a generated workspace of ``events`` events."""
+def _middle_run(folder: Path) -> str:
+    """A run id from the middle of an existing workspace's log."""
+    from arco_cli.log import EventLog
+
+    log = EventLog(folder / ".arco" / "log")
+    for record in log.read(log.record_count() // 2):
+        event = json.loads(record.raw)
+        if event["event_type"] == "RunTriggered":
+            return str(event["data"]["run_id"])
+    raise SystemExit(f"no run in the second half of {folder}")
+
+
+def read_timings(events: int, keep: bool, reuse: bool) -> dict[str, Any]:
+    """Wall times of the read commands on a generated workspace of ``events`` events
+    (``reuse``: the one a previous ``--read --keep`` left, without a rebuild)."""
     folder = Path(f"/tmp/arco-bench-read-{events}")
-    runs = generate(folder, events)
-    _child(folder, "rebuild")
+    if not (reuse and (folder / ".arco" / "log").is_dir()):
+        generate(folder, events)
+        _child(folder, "rebuild")
     _child(folder, "incremental")
-    _child(folder, "incremental")
-    run_id = runs[len(runs) // 2]
+    incremental = _child(folder, "incremental")
+    run_id = _middle_run(folder)
     reads = {
         "explain_s": ("explain", run_id, "--json"),
         "runs_limit_20_s": ("runs", "--limit", "20", "--json"),
         "conflicts_s": ("conflicts", "--json"),
     }
-    out: dict[str, Any] = {"events": events}
+    out: dict[str, Any] = {"events": events, "incremental_100_s": incremental["seconds"]}
     for name, args in reads.items():
         out[name] = _cli_seconds(folder, *args)
     # a reader folding 100 committed but unfolded events in memory (then writing them)
@@ -232,6 +246,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated workspaces")
     parser.add_argument("--read", action="store_true",
                         help="time the read commands instead of the fold")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --read: reuse a workspace kept by an earlier --read --keep")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -239,7 +255,7 @@ def main() -> None:
         return
     if args.read:
         for events in args.events:
-            print(json.dumps(read_timings(events, args.keep)), flush=True)
+            print(json.dumps(read_timings(events, args.keep, args.reuse)), flush=True)
         return
     for events in args.events:
         folder = Path(f"/tmp/arco-bench-fold-{events}")
