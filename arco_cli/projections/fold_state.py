@@ -150,6 +150,8 @@ class StoredFoldState(FoldState):
     bulk: bool
     #: Arrow tables of the per-bucket Parquet files read so far (None: no such file)
     parquet_buckets: dict[tuple[str, int], Any]
+    #: keys of each key bucket as loaded, by map (what a rewrite of the bucket keeps)
+    stored_keys: dict[int, dict[str, list[str]]]
 
     def run_order(self) -> list[tuple[int, str, str | None]]:
         """``(triggered_at, run_id, run_key)`` of every run, read from the ``runs``
@@ -280,6 +282,8 @@ class StoredFoldState(FoldState):
             raise FileNotFoundError("the projection set of this fold state was removed")
         fresh = self.recover(self.log_offset)
         self.recover = None
+        # recovered key buckets were never loaded: a later write must scan every entry
+        self.__dict__.pop("stored_keys", None)
         maps = [getattr(self, name) for name in (*PER_RUN, *KEYED)]
         for name, current in zip((*PER_RUN, *KEYED), maps, strict=True):
             if isinstance(current, LazyMap):
@@ -376,22 +380,44 @@ def dirty_buckets(state: FoldState, since: str | None, count: int) -> set[int] |
     return dirty
 
 
-def _dirty_key_buckets(state: FoldState, since: str | None, count: int) -> set[int] | None:
-    """Key buckets with an entry added or changed after event ``since``: new idempotency
-    keys, timers whose ``row_version`` moved, accepted requests of new run-key index rows
-    (set once, with the index row); None means all of them."""
+def _dirty_key_buckets(state: FoldState, since: str | None,
+                       count: int) -> dict[int, dict[str, set[str]]] | None:
+    """Key buckets with an entry added or changed after event ``since``, with those
+    entries' keys by map: new idempotency keys, timers whose ``row_version`` moved,
+    accepted requests of new run-key index rows (set once, with the index row); None
+    means all of them."""
     if since is None:
         return None
-    dirty = {bucket_of(k, count) for k in state.unpersisted_keys}
+    dirty: dict[int, dict[str, set[str]]] = {}
+
+    def add(name: str, key: str) -> None:
+        dirty.setdefault(bucket_of(key, count), {}).setdefault(name, set()).add(key)
+
+    for key in state.unpersisted_keys:
+        add("idempotency_keys", key)
     # only loaded entries can have changed: dict.items skips a LazyMap's pending buckets
     for timer_id, timer in dict.items(state.timers):
         if timer["row_version"] > since:
-            dirty.add(bucket_of(timer_id, count))
+            add("timers", timer_id)
     for run_key in dict.keys(state.accepted_requests):
         index = state.run_key_index.get(run_key)
         if index is None or index["row_version"] > since:
-            dirty.add(bucket_of(run_key, count))
+            add("accepted_requests", run_key)
     return dirty
+
+
+def _key_bucket_content(state: FoldState, bucket: int,
+                        changed: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+    """Everything a dirty key bucket holds now: the keys it was loaded with plus the
+    changed ones (a bucket gains entries only after it was loaded)."""
+    stored: dict[int, dict[str, list[str]]] = getattr(state, "stored_keys", {})
+    loaded = stored.get(bucket, {})
+    content: dict[str, dict[str, Any]] = {}
+    for name in KEYED:
+        source: dict[str, Any] = getattr(state, name)
+        keys = set(loaded.get(name, ())) | changed.get(name, set())
+        content[name] = {key: dict.__getitem__(source, key) for key in sorted(keys)}
+    return content
 
 
 def _load_keyed(state: FoldState) -> None:
@@ -425,11 +451,16 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     dirty_keys = _dirty_key_buckets(state, previous.watermark[0], layout.key_buckets) \
         if reuse and previous is not None else None
     key_buckets: dict[int, dict[str, dict[str, Any]]] = {}
-    for name in KEYED:
-        for key, value in dict.items(getattr(state, name)):
-            bucket = bucket_of(key, layout.key_buckets)
-            if dirty_keys is None or bucket in dirty_keys:
-                key_buckets.setdefault(bucket, {n: {} for n in KEYED})[name][key] = value
+    if dirty_keys is not None and hasattr(state, "stored_keys"):
+        # only the dirty buckets' entries, without hashing every loaded key
+        key_buckets = {bucket: _key_bucket_content(state, bucket, changed)
+                       for bucket, changed in dirty_keys.items()}
+    else:
+        for name in KEYED:
+            for key, value in dict.items(getattr(state, name)):
+                bucket = bucket_of(key, layout.key_buckets)
+                if dirty_keys is None or bucket in dirty_keys:
+                    key_buckets.setdefault(bucket, {n: {} for n in KEYED})[name][key] = value
     key_files = _write_buckets(folder, key_buckets, layout.key_buckets, _key_file,
                                previous.key_files if reuse and previous else [],
                                previous_folder)
@@ -439,7 +470,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     # the read-back helpers of a stored state are tied to this process and folder
     core.__class__ = FoldState
     for name in ("outcome_folder", "run_buckets", "outcome_stored", "recover", "runs_files",
-                 "parquet_runs", "table_files", "bulk", "parquet_buckets"):
+                 "parquet_runs", "table_files", "bulk", "parquet_buckets", "stored_keys"):
         core.__dict__.pop(name, None)
     for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
@@ -525,6 +556,7 @@ def read_state(folder: Path) -> PersistedState | None:
     state.parquet_runs = None
     state.table_files = {}
     state.bulk = False
+    state.stored_keys = {}
     state.parquet_buckets = {}
     run_files = {_bucket_number(name): name for name in persisted.bucket_files}
     key_files = {_bucket_number(name): name for name in persisted.key_files}
@@ -548,6 +580,7 @@ def read_state(folder: Path) -> PersistedState | None:
             state.recover_missing()
             return
         pending_keys.discard(bucket)
+        state.stored_keys[bucket] = {name: list(values) for name, values in loaded.items()}
         for name, values in loaded.items():
             dict.update(getattr(state, name), values)
 

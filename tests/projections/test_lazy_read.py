@@ -135,7 +135,7 @@ def test_timers_and_accepted_requests_in_key_buckets_survive_incremental_folds(
     for table in TABLES:
         assert state.rows(table) == expected.rows(table), table
     load_everything(state)
-    for name in ("timers", "accepted_requests", "run_key_index"):
+    for name in ("timers", "accepted_requests", "run_key_index", "idempotency_keys"):
         assert dict(dict.items(getattr(state, name))) == getattr(expected, name), name
 
 
