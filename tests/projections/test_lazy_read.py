@@ -190,3 +190,17 @@ def test_runs_list_reads_only_the_runs_it_shows_and_lists_them_as_a_whole_fold_w
     runs_list(state, limit=1)
     assert state.bulk and _pending_run_buckets(state) == before  # no pickled bucket read
     assert _reads(state) == _reads(expected)
+
+
+def test_a_compact_set_after_a_rebuild_lists_runs_as_a_whole_fold_would(
+        tmp_path: Path) -> None:
+    from arco_cli.diagnostics import conflict_payloads, runs_list
+
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, LINES)
+    fold_workspace(ws, rebuild=True)  # one Parquet file per table (decisions A56)
+    expected = fold_lines(LINES)
+    state = current_state(ws)
+    assert runs_list(state, limit=3) == runs_list(expected, limit=3)
+    assert _reads(state) == _reads(expected)
+    assert conflict_payloads(state) == conflict_payloads(expected)
