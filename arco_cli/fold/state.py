@@ -189,7 +189,17 @@ _dumps = canonical_text
 def attempt_history_json(history: list[tuple[int, str, dict[str, Any]]] | None) -> str | None:
     if not history:
         return None
-    return _dumps([entry for _a, _e, entry in sorted(history, key=lambda h: (h[0], h[1]))])
+    entries = [history[0][2]] if len(history) == 1 else \
+        [entry for _a, _e, entry in sorted(history, key=lambda h: (h[0], h[1]))]
+    import orjson
+
+    try:
+        # entries hold only ints, strings and booleans, which orjson writes exactly as
+        # the canonical encoder does (a string it refuses, e.g. a lone surrogate, falls
+        # back)
+        return orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return _dumps(entries)
 
 
 class FoldState:

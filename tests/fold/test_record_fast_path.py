@@ -95,3 +95,21 @@ def test_the_envelope_shortcut_agrees_with_the_full_envelope_check() -> None:
             assert _envelope_problem(envelope) == _envelope_problem_checked(envelope), \
                 (name, value)
     assert not _envelope_problem(base)
+
+
+ENTRY = st.dictionaries(
+    st.sampled_from(["attempt", "attemptId", "startedAt", "outcome", "errorMessage",
+                     "retryable", "é", "Z"]),
+    st.one_of(st.integers(-(2**63), 2**64 - 1), st.booleans(), TEXT), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.text(max_size=2), ENTRY), min_size=1,
+                max_size=3))
+def test_attempt_history_is_the_canonical_json_of_its_entries_in_attempt_order(
+        history: list[tuple[int, str, dict[str, Any]]]) -> None:
+    from arco_cli.fold.state import attempt_history_json
+
+    ordered = [entry for _a, _e, entry in sorted(history, key=lambda h: (h[0], h[1]))]
+    assert attempt_history_json(history) == json.dumps(
+        ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
