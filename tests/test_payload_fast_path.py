@@ -43,10 +43,15 @@ def _valid(check: Check) -> st.SearchStrategy[Any]:
         return _obj(spec[1], spec[2])
     if kind == "tagged":
         tag, variants = spec[1], spec[2]
-        return st.one_of(*(_obj(fields, {}).map(lambda d, v=variant: {**d, tag: v})
+        return st.one_of(*(_tagged(_obj(fields, {}), tag, variant)
                            for variant, fields in variants.items()))
     assert kind == "list_of"
     return st.lists(_valid(spec[1]), max_size=3)
+
+
+def _tagged(objects: st.SearchStrategy[dict[str, Any]], tag: str, variant: str
+            ) -> st.SearchStrategy[dict[str, Any]]:
+    return objects.map(lambda d: {**d, tag: variant})
 
 
 def _maybe_broken(check: Check) -> st.SearchStrategy[Any]:
@@ -92,6 +97,16 @@ def test_a_missing_nested_field_is_reported_by_its_path() -> None:
     data = {"type": "run_requested", "run_key": "k", "request_fingerprint": "f",
             "asset_selection": ["a"], "trigger_source_ref": {"type": "manual", "user_id": "u"}}
     assert validate_payload(data) == ["data.trigger_source_ref.request_id is required"]
+
+
+def test_a_list_or_object_as_variant_tag_is_a_problem_not_a_crash() -> None:
+    data = {"type": "run_triggered", "run_id": "r", "plan_id": "p", "root_assets": [],
+            "trigger": {"type": ["manual"]}}
+    assert validate_payload(data) == [
+        "data.trigger.type must be one of cron, manual, materialization, webhook, sensor, "
+        "got ['manual']"]
+    data["trigger"] = {"type": {}}
+    assert len(validate_payload(data)) == 1
 
 
 def test_every_check_in_the_schema_is_compiled_not_delegated() -> None:

@@ -159,7 +159,8 @@ def _tagged(tag: str, variants: dict[str, dict[str, Check]]) -> Check:
             errs.append(f"{path} must be an object, got {_type_name(value)}")
             return
         variant = value.get(tag)
-        if variant not in variants:
+        # a list or object can be no variant (and cannot be looked up: unhashable)
+        if isinstance(variant, (list, dict)) or variant not in variants:
             errs.append(f"{path}.{tag} must be one of {', '.join(variants)}, got {variant!r}")
             return
         _object(variants[variant])(value, path, errs)
