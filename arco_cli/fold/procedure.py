@@ -182,11 +182,18 @@ class RecordParser:
         return None, False
 
 
+_ENVELOPE_KEYS = frozenset({
+    "causation_id", "correlation_id", "data", "event_id", "event_type", "event_version",
+    "idempotency_key", "source", "tenant_id", "timestamp", "workspace_id"})
+
+
 def _payload_digest(obj: dict[str, Any], raw: bytes, canonical: bool) -> bytes:
     """8-byte digest of the canonical JSON of ``data`` (compared by the gate)."""
-    if canonical:
+    if canonical and _ENVELOPE_KEYS.issuperset(obj):
         # In a canonical record the top-level "data" value is followed directly by
         # the "event_id" key (keys are sorted), so its canonical text is a slice of raw.
+        # Only with the envelope's own keys: an unknown top-level object could hold a
+        # nested "data": or "event_id": and move the slice.
         keys = list(obj)
         position = keys.index("data")
         if position + 1 < len(keys) and keys[position + 1] == "event_id":

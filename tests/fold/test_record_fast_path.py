@@ -113,3 +113,15 @@ def test_attempt_history_is_the_canonical_json_of_its_entries_in_attempt_order(
     ordered = [entry for _a, _e, entry in sorted(history, key=lambda h: (h[0], h[1]))]
     assert attempt_history_json(history) == json.dumps(
         ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_payload_digest_of_a_record_with_unknown_top_level_keys_is_the_data_digest() -> None:
+    from arco_cli.fold.procedure import _payload_digest
+
+    data = {"run_id": "r", "type": "run_cancel_requested", "requested_by": "u"}
+    record = {"aaa": {"data": {"x": 1}, "event_id": "y"}, "data": data, "event_id": "E1",
+              "zzz": {"k": 1, "event_id": "z"}}
+    raw = canonical_text(record).encode("utf-8")
+    plain = {"data": data, "event_id": "E1"}
+    assert _payload_digest(record, raw, True) == _payload_digest(
+        plain, canonical_text(plain).encode("utf-8"), True)
