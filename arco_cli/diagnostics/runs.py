@@ -91,6 +91,11 @@ def task_summary(task: dict[str, Any], edges: list[dict[str, Any]], cancel_event
     put(out, "deltaVersion", task.get("delta_version"))
     put(out, "deltaPartition", task.get("delta_partition"))
     history = attempt_history(task, logs)
+    # the current attempt's log files (arco addition): a task that failed on its first
+    # attempt has no retry history, yet its stderr is what the operator reads next
+    current = [h for h in history if h.get("attempt") == out["attempt"] and "logs" in h]
+    if current:
+        out["logs"] = current[-1]["logs"]
     put(out, "retryAttribution", retry_attribution(task, history))
     put(out, "skipAttribution", skip_attribution(task, edges))
     put(out, "cancelAttribution", cancel_attribution(task, edges, cancel_event_id))

@@ -34,6 +34,11 @@ def _attempt_phrase(entry: dict[str, Any]) -> str:
     return f"attempt {entry['attempt']} {outcome} ({cause})"
 
 
+def _has_history(data: dict[str, Any], task_key: str) -> bool:
+    """Whether the Attempts section lists the task (it then shows its logs itself)."""
+    return any(t["taskKey"] == task_key and "retryAttribution" in t for t in data["tasks"])
+
+
 def trigger_text(trigger: dict[str, Any] | None) -> str:
     if not trigger:
         return "unknown"
@@ -180,8 +185,11 @@ def render_explain(data: dict[str, Any], console: Console) -> None:
     if causes:
         console.print()
         print_line(console, Text("Causes", style="bold"))
+        logs = {t["taskKey"]: t.get("logs", {}) for t in data["tasks"]}
         for key, cause in causes:
             print_line(console, Text(f"  {key}: ", style="bold") + Text(str(cause)))
+            if "stderr" in logs.get(key, {}) and not _has_history(data, key):
+                print_line(console, Text(f"    stderr: {logs[key]['stderr']}"))
 
     histories = [t for t in data["tasks"] if "retryAttribution" in t]
     if histories:

@@ -154,3 +154,16 @@ def test_attempt_logs_are_added_when_a_locator_finds_them() -> None:
 def test_run_cancel_is_attributed_in_the_read_shape() -> None:
     task = run_read_shape(_retried(), "r")["tasks"][2]
     assert task["cancelAttribution"]["reasonCode"] == "RUN_CANCELLED"
+
+
+def test_current_attempt_logs_are_on_the_task_even_without_a_retry() -> None:
+    def logs(run_id: str, task_key: str, attempt: int) -> dict[str, str]:
+        return {"stderr": f".arco/runs/{run_id}/{task_key}/{attempt}.stderr"}
+
+    st = FakeState().add("runs", run_row("r"))
+    st.add("tasks", task_row("r", "a.once", state="FAILED", attempt=1, history=[
+        {"attempt": 1, "attemptId": "att_1", "outcome": "FAILED", "errorMessage": "boom"}]))
+    task = run_read_shape(st, "r", logs=logs)["tasks"][0]
+    assert "retryAttribution" not in task
+    assert task["logs"] == {"stderr": ".arco/runs/r/a.once/1.stderr"}
+    assert "logs" not in run_read_shape(st, "r")["tasks"][0]  # no locator, no files
