@@ -33,7 +33,7 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 6
+STATE_FORMAT = 7
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
 #: keeps few files, a 1M-event one keeps each bucket small
@@ -120,6 +120,8 @@ class PersistedState:
     key_count: int = 0
     #: outcome bucket files (outcome rows by run, bucketed like the runs)
     outcome_files: list[str] = field(default_factory=list)
+    #: bucket counts of the tables stored in key-hashed parts (store.KEY_BUCKETED)
+    part_counts: dict[str, int] = field(default_factory=dict)
 
 
 class StoredFoldState(FoldState):
@@ -429,7 +431,8 @@ def _load_keyed(state: FoldState) -> None:
 
 def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
                 dirty: set[int] | None, layout: Layout, key_count: int,
-                previous: PersistedState | None, previous_folder: Path | None) -> None:
+                previous: PersistedState | None, previous_folder: Path | None,
+                part_counts: dict[str, int] | None = None) -> None:
     reuse = previous is not None and previous_folder is not None and dirty is not None \
         and previous.layout == layout
     if not reuse:
@@ -478,7 +481,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core.unpersisted_keys = []
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
-        bucket_files, key_files, layout, key_count, outcome_files))
+        bucket_files, key_files, layout, key_count, outcome_files, part_counts or {}))
 
 
 def _write_run_buckets(folder: Path, state: FoldState, count: int, reuse: bool,

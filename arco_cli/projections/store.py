@@ -39,6 +39,7 @@ from arco_cli.projections.fold_state import (
     StoredFoldState,
     bucket_of,
     dirty_buckets,
+    read_parquet_rows,
     read_state,
     write_state,
 )
@@ -56,6 +57,14 @@ APPEND_ONLY = ("event_outcomes", "idempotency_keys")
 #: per-run tables, stored as parts bucketed by run id between rebuilds so that an
 #: incremental fold rewrites only the buckets of the runs it touched (decisions A56)
 BUCKETED = ("runs", "tasks", "dep_satisfaction")
+#: tables keyed by something other than a run id that grow with the log, stored as parts
+#: bucketed by key hash between rebuilds; the column that moves to the event id whenever
+#: a row is added or changed tells an incremental fold which rows (and buckets) to rewrite
+KEY_BUCKETED = {"run_key_index": "row_version", "run_key_conflicts": "last_seen_event_id",
+                "partition_status": "row_version"}
+#: rows per key-hashed bucket when a set is written from scratch (at most 64 buckets)
+ROWS_PER_KEY_PART = 1000
+MAX_KEY_PARTS = 64
 
 
 def versions_dir(link: Path) -> Path:
@@ -207,6 +216,7 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
     folder = _fresh_folder(versions, state.log_offset)
     tables: dict[str, Any] = {}
     parts: dict[str, list[Part]] = {}
+    part_counts: dict[str, int] = {}
     new_keys = {"event_outcomes": state.unpersisted_outcomes,
                 "idempotency_keys": state.unpersisted_keys}
     # bucket counts: kept while the log grows moderately, re-chosen (everything rewritten)
@@ -223,26 +233,29 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
         layout = Layout.for_keys(key_count)
         dirty = None
     for table in TABLE_NAMES:
-        if table in APPEND_ONLY or (table in BUCKETED and not compact):
-            if table in APPEND_ONLY:
-                table_parts = _write_append_only(folder, state, table, new_keys[table],
-                                                 previous, previous_folder, compact)
-            else:
-                table_parts = _write_buckets(folder, state, table, layout.run_buckets,
-                                             dirty, previous, previous_folder)
-            parts[table] = table_parts
-            total = sum(p.hash_sum for p in table_parts)
-            tables[table] = {"files": [p.file for p in table_parts],
-                             "row_count": sum(p.rows for p in table_parts),
-                             "content_sha256": hex_digest(total)}
+        if table in APPEND_ONLY:
+            table_parts = _write_append_only(folder, state, table, new_keys[table],
+                                             previous, previous_folder, compact)
+        elif table in BUCKETED and not compact:
+            table_parts = _write_buckets(folder, state, table, layout.run_buckets,
+                                         dirty, previous, previous_folder)
+        elif table in KEY_BUCKETED and not compact:
+            table_parts, part_counts[table] = _write_key_parts(
+                folder, state, table, previous, previous_folder)
+        else:
+            columns = _table_columns(state, table)
+            count = len(columns[0])
+            _write_parquet(folder / f"{table}.parquet", table, columns)
+            tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
+                             "content_sha256": hex_digest(
+                                 hash_sum(zip(*columns, strict=True)) if count else 0)}
             continue
-        columns = _table_columns(state, table)
-        count = len(columns[0])
-        _write_parquet(folder / f"{table}.parquet", table, columns)
-        tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
-                         "content_sha256": hex_digest(hash_sum(zip(*columns, strict=True))
-                                                      if count else 0)}
-    write_state(folder, state, parts, dirty, layout, key_count, previous, previous_folder)
+        parts[table] = table_parts
+        tables[table] = {"files": [p.file for p in table_parts],
+                         "row_count": sum(p.rows for p in table_parts),
+                         "content_sha256": hex_digest(sum(p.hash_sum for p in table_parts))}
+    write_state(folder, state, parts, dirty, layout, key_count, previous, previous_folder,
+                part_counts)
     state.unpersisted_outcomes = []
     state.unpersisted_keys = []
     (folder / MANIFEST).write_text(canonical_json(manifest(state, tables)) + "\n",
@@ -391,6 +404,89 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
         _write_parquet(folder / name, table, columns)
         parts.append(Part(name, len(rows), hash_sum(zip(*columns, strict=True))))
     return parts
+
+
+def key_part_of(key: Any, count: int) -> int:
+    """The bucket of a row of a :data:`KEY_BUCKETED` table by its map key: a string, or
+    a tuple whose first element (run key, asset key) keeps related rows together."""
+    return bucket_of(key[0] if isinstance(key, tuple) else key, count)
+
+
+def _key_of_row(table: str, values: dict[str, Any]) -> Any:
+    """The fold map's key of a row (its primary key without the scope columns)."""
+    from arco_cli.projections.schemas import PRIMARY_KEYS
+
+    pk = PRIMARY_KEYS[table][2:]
+    return values[pk[0]] if len(pk) == 1 else tuple(values[c] for c in pk)
+
+
+def _write_key_parts(folder: Path, state: FoldState, table: str,
+                     previous: PersistedState | None,
+                     previous_folder: Path | None) -> tuple[list[Part], int]:
+    """A :data:`KEY_BUCKETED` table as parts ``{table}/bucket-NNN.parquet``; (parts,
+    bucket count). Continuing a set in this form, only the buckets holding a row whose
+    version column moved past the previous watermark are rewritten: their stored rows
+    read back from the previous part, the changed rows put over them; the other parts
+    are hard-linked. The rows and the content hash of a rewritten bucket are recomputed
+    from that bucket alone, so the cost follows the new events, not the table size."""
+    source: dict[Any, dict[str, Any]] = getattr(state, table)
+    version = KEY_BUCKETED[table]
+    old: dict[str, Part] = {}
+    count = 0
+    since: str | None = None
+    if previous is not None and previous_folder is not None:
+        count = previous.part_counts.get(table, 0)
+        old = {p.file: p for p in previous.parts.get(table, [])}
+        since = previous.watermark[0]
+    changed: dict[int, dict[Any, dict[str, Any]]] = {}
+    if count and since is not None:
+        # only loaded entries can have changed (a lazily loaded map skips pending ones)
+        for key, row in dict.items(source):
+            stamp = row[version]
+            if stamp is not None and stamp > since:
+                changed.setdefault(key_part_of(key, count), {})[key] = row
+        rows_now = sum(p.rows for p in old.values()) + sum(map(len, changed.values()))
+        if _key_part_count(rows_now) >= 4 * count:
+            count = 0  # outgrown: re-bucket everything
+    scope = {"tenant_id": state.tenant_id, "workspace_id": state.workspace_id}
+    parts: list[Part] = []
+    if not count:
+        count = _key_part_count(len(source))
+        # bucket 0 always has a file, so that even an empty table has its schema on disk
+        everything: dict[int, dict[Any, dict[str, Any]]] = {0: {}}
+        for key, row in source.items():
+            everything.setdefault(key_part_of(key, count), {})[key] = row
+        changed, old = everything, {}
+    (folder / table).mkdir()
+    for bucket in range(count):
+        name = f"{table}/bucket-{bucket:03d}.parquet"
+        rows = changed.get(bucket)
+        part = old.get(name)
+        if rows is None:
+            if part is not None:
+                assert previous_folder is not None
+                _link_or_copy(previous_folder / name, folder / name)
+                parts.append(part)
+            continue
+        merged: dict[Any, dict[str, Any]] = {}
+        if part is not None:
+            assert previous_folder is not None
+            for stored in read_parquet_rows([previous_folder / name]):
+                merged[_key_of_row(table, stored)] = stored
+        for key, row in rows.items():
+            merged[key] = {**scope, **row}
+        ordered = [merged[k] for k in sorted(merged)]
+        columns = _dict_columns(table, ordered)
+        _write_parquet(folder / name, table, columns)
+        parts.append(Part(name, len(ordered), hash_sum(zip(*columns, strict=True))))
+    return parts, count
+
+
+def _key_part_count(rows: int) -> int:
+    count = 1
+    while count * ROWS_PER_KEY_PART < rows and count < MAX_KEY_PARTS:
+        count *= 2
+    return count
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
