@@ -362,12 +362,25 @@ def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[
     return rows
 
 
+def _changed_runs(state: FoldState, table: str, since: str) -> set[str]:
+    """Runs with a row of ``table`` changed after event ``since`` (loaded entries only:
+    a run of a bucket still on disk was not touched)."""
+    if table == "runs":
+        return {run_id for run_id, run in dict.items(state.runs)
+                if run["row_version"] > since}
+    source: dict[str, dict[Any, Any]] = state.tasks if table == "tasks" else state.deps
+    return {run_id for run_id, rows in dict.items(source)
+            if any(r["row_version"] > since for r in rows.values())}
+
+
 def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
                    dirty: set[int] | None, previous: PersistedState | None,
                    previous_folder: Path | None) -> list[Part]:
     """A per-run table as parts ``{table}/bucket-NNN.parquet`` (rows of the runs whose
     id hashes to the bucket); only ``dirty`` buckets are written (None: all), the others
-    are hard-linked from the previous set."""
+    are hard-linked from the previous set. A dirty bucket with a stored part keeps that
+    part's rows of unchanged runs in Arrow (no Python rows for them) and only the
+    changed runs' rows are converted, hashed and put in place of their old ones."""
     sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
                                           "dep_satisfaction": state.deps}
     source = sources[table]
@@ -378,8 +391,12 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
     if not old or dirty is None:
         dirty = None  # from scratch, from the compact form or re-bucketed: write all
         load_everything(state)
+    changed: set[str] | None = None
+    if dirty is not None and previous is not None and previous.watermark[0] is not None:
+        changed = _changed_runs(state, table, previous.watermark[0])
     by_bucket: dict[int, list[str]] = {}
-    for run_id in dict.keys(source):  # loaded entries: unloaded buckets are unchanged
+    # loaded entries (unloaded buckets are unchanged), or only the changed runs
+    for run_id in dict.keys(source) if changed is None else changed:
         bucket = bucket_of(run_id, count)
         if dirty is None or bucket in dirty:
             by_bucket.setdefault(bucket, []).append(run_id)
@@ -387,15 +404,26 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
     parts: list[Part] = []
     for bucket in range(count):
         name = f"{table}/bucket-{bucket:03d}.parquet"
+        part = old.get(name)
         if dirty is not None and bucket not in dirty:
-            part = old.get(name)
             if part is not None:
                 assert previous_folder is not None
                 _link_or_copy(previous_folder / name, folder / name)
                 parts.append(part)
             continue
-        run_ids = by_bucket.get(bucket)
-        if not run_ids:
+        run_ids = by_bucket.get(bucket, [])
+        if changed is not None and part is not None and not run_ids:
+            # dirty through another per-run table only: this table's part is unchanged
+            assert previous_folder is not None
+            _link_or_copy(previous_folder / name, folder / name)
+            parts.append(part)
+            continue
+        if changed is not None and part is not None:
+            assert previous_folder is not None
+            merged = _merge_bucket(previous_folder / name, folder / name, state, table,
+                                   part, run_ids)
+            if merged is not None:
+                parts.append(merged)
             continue
         rows = _bucket_rows(state, table, run_ids)
         if not rows:
@@ -404,6 +432,40 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
         _write_parquet(folder / name, table, columns)
         parts.append(Part(name, len(rows), hash_sum(zip(*columns, strict=True))))
     return parts
+
+
+def _merge_bucket(stored: Path, target: Path, state: FoldState, table: str, part: Part,
+                  run_ids: list[str]) -> Part | None:
+    """Write the stored part ``stored`` with the rows of ``run_ids`` replaced by their
+    current ones; the hash sum is the stored one minus the replaced rows' digests plus
+    the new rows' (the sum is order-independent, A56)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from arco_cli.projections.schemas import PRIMARY_KEYS
+
+    schema = arrow_schema(table)
+    before = pq.ParquetFile(stored).read()
+    if before.schema.metadata:
+        before = before.replace_schema_metadata(None)
+    mask = pc.is_in(before.column("run_id"), value_set=pa.array(run_ids, type=pa.string()))
+    replaced = before.filter(mask)
+    kept = before.filter(pc.invert(mask))
+    gone = zip(*(column.to_pylist() for column in replaced.columns), strict=True)
+    total = part.hash_sum - hash_sum(gone)
+    rows = _bucket_rows(state, table, run_ids)
+    columns = _dict_columns(table, rows)
+    added = pa.Table.from_arrays([pa.array(values, type=schema.field(i).type)
+                                  for i, values in enumerate(columns)], schema=schema)
+    total = hash_sum(zip(*columns, strict=True), total)
+    count = kept.num_rows + added.num_rows
+    if not count:
+        return None
+    merged = pa.concat_tables([kept.cast(schema), added])
+    merged = merged.sort_by([(c, "ascending") for c in PRIMARY_KEYS[table]])
+    pq.write_table(merged, target)
+    return Part(f"{target.parent.name}/{target.name}", count, total % 2**256)
 
 
 def key_part_of(key: Any, count: int) -> int:

@@ -449,3 +449,30 @@ def test_key_hashed_tables_folded_event_by_event_equal_a_rebuild(
     assert rows == {table: read_rows(rebuilt, table) for table in store.KEY_BUCKETED}
     expected = fold_lines(lines)
     assert rows == {table: expected.rows(table) for table in store.KEY_BUCKETED}
+
+
+@pytest.mark.parametrize("scenario", ["cancel", "retries", "skip_cascade", "dispatch"])
+def test_per_run_parts_merged_event_by_event_stay_sorted_and_equal_a_rebuild(
+        tmp_path: Path, scenario: str) -> None:
+    import pyarrow.parquet as pq
+
+    ws = make_workspace(tmp_path / "ws")
+    lines = scenario_lines(scenario)
+    for line in lines:
+        append(ws, [line])
+        fold_workspace(ws)
+        folder = ws.projections_dir.resolve()
+        doc = read_manifest(folder)
+        assert doc is not None
+        for table in ("runs", "tasks", "dep_satisfaction"):
+            for name in doc["tables"][table]["files"]:
+                assert name.startswith(f"{table}/bucket-")
+                rows = pq.read_table(folder / name).to_pylist()
+                keys = [tuple(r[c] for c in PRIMARY_KEYS[table]) for r in rows]
+                assert keys == sorted(keys), (table, name)
+    folder = ws.projections_dir.resolve()
+    incremental = _content(folder)
+    expected = fold_lines(lines)
+    for table in ("runs", "tasks", "dep_satisfaction"):
+        assert read_rows(folder, table) == expected.rows(table), table
+    assert incremental == _content_of_rebuild(ws)
