@@ -5,8 +5,10 @@ incremental fold writes only what changed:
                                        plus the bookkeeping of the set's parts
     _state/runs/bucket-NNN.pickle      runs, tasks, edges and plan order of the runs
                                        whose id hashes to bucket NNN
-    _state/keys/bucket-NNN.pickle      idempotency keys, timers and accepted run-key
-                                       requests whose key hashes to bucket NNN
+    _state/keys/bucket-NNN.pickle      idempotency keys, timers, accepted run-key
+                                       requests and run-key index rows whose key hashes
+                                       to bucket NNN (the index out of the core pickle,
+                                       which every incremental fold rewrites)
     _state/outcomes/bucket-NNN.pickle  event outcome rows (tuples) of the runs whose id
                                        hashes to run bucket NNN, by run id: what
                                        ``outcomes_of`` reads without the whole table
@@ -33,7 +35,7 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 7
+STATE_FORMAT = 8
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
 #: keeps few files, a 1M-event one keeps each bucket small
@@ -45,7 +47,7 @@ KEYS_PER_KEY_BUCKET = 100
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 #: FoldState maps keyed by a string key in the key buckets: the fold only ever reads or
 #: writes one entry of them by its key (timer id, run key), so they need not be loaded whole
-KEYED = ("idempotency_keys", "timers", "accepted_requests")
+KEYED = ("idempotency_keys", "timers", "accepted_requests", "run_key_index")
 
 
 def bucket_of(run_id: str, count: int) -> int:
@@ -213,7 +215,10 @@ class StoredFoldState(FoldState):
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """``runs`` without loading every run bucket: the rows of unloaded buckets come
-        from the set's Parquet files (a tenth of the time at 1M events)."""
+        from the set's Parquet files (a tenth of the time at 1M events); likewise
+        ``run_key_index`` without loading every key bucket (and its idempotency keys)."""
+        if table == "run_key_index":
+            return self._run_key_rows()
         if table != "runs" or not self._pending_run_buckets():
             return super().rows(table)
         stored = self._stored_runs()
@@ -224,6 +229,24 @@ class StoredFoldState(FoldState):
                if bucket_of(run_id, self.run_buckets) in pending}
         for run_id, run in dict.items(self.runs):  # loaded buckets, current rows
             out[run_id] = run.as_dict()
+        return [out[k] for k in sorted(out)]
+
+    def _run_key_rows(self) -> list[dict[str, Any]]:
+        """The run-key index from the set's Parquet files, overlaid with the loaded
+        entries (a row changed since the set was written is in a loaded bucket; rows are
+        never removed)."""
+        index = self.run_key_index
+        files = self.table_files.get("run_key_index")
+        if not (isinstance(index, LazyMap) and index._pending and files):
+            return super().rows("run_key_index")
+        try:
+            out = {row["run_key"]: row for row in read_parquet_rows(files)}
+        except FileNotFoundError:
+            self.recover_missing()
+            return super().rows("run_key_index")
+        scope = {"tenant_id": self.tenant_id, "workspace_id": self.workspace_id}
+        for run_key, row in dict.items(index):
+            out[run_key] = {**scope, **row}
         return [out[k] for k in sorted(out)]
 
     def get(self, table: str, pk: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -401,6 +424,9 @@ def _dirty_key_buckets(state: FoldState, since: str | None,
     for timer_id, timer in dict.items(state.timers):
         if timer["row_version"] > since:
             add("timers", timer_id)
+    for run_key, index_row in dict.items(state.run_key_index):
+        if index_row["row_version"] > since:
+            add("run_key_index", run_key)
     for run_key in dict.keys(state.accepted_requests):
         index = state.run_key_index.get(run_key)
         if index is None or index["row_version"] > since:

@@ -113,7 +113,7 @@ def load_persisted(folder: Path, doc: dict[str, Any]) -> PersistedState | None:
         persisted.state.runs_files = [folder / name for name in doc["tables"]["runs"]["files"]]
         persisted.state.table_files = {
             table: [folder / name for name in doc["tables"][table]["files"]]
-            for table in ("runs", "tasks", "dep_satisfaction")}
+            for table in ("runs", "tasks", "dep_satisfaction", "run_key_index")}
     return persisted
 
 
@@ -500,6 +500,8 @@ def _write_key_parts(folder: Path, state: FoldState, table: str,
         count = previous.part_counts.get(table, 0)
         old = {p.file: p for p in previous.parts.get(table, [])}
         since = previous.watermark[0]
+        if since is None:
+            count = 0  # a set of the empty log: every row is new
     changed: dict[int, dict[Any, dict[str, Any]]] = {}
     if count and since is not None:
         # only loaded entries can have changed (a lazily loaded map skips pending ones)

@@ -204,3 +204,20 @@ def test_a_compact_set_after_a_rebuild_lists_runs_as_a_whole_fold_would(
     assert runs_list(state, limit=3) == runs_list(expected, limit=3)
     assert _reads(state) == _reads(expected)
     assert conflict_payloads(state) == conflict_payloads(expected)
+
+
+def test_the_run_key_index_of_unread_key_buckets_comes_from_parquet_and_matches_a_fold(
+        tmp_path: Path) -> None:
+    lines = scenario_lines("run_keys")
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, lines[:-1])
+    fold_workspace(ws)
+    append(ws, lines[-1:])  # a new request, folded in memory by the reader
+    state = current_state(ws, write=False)
+    assert isinstance(state, StoredFoldState)
+    index = state.run_key_index
+    assert isinstance(index, LazyMap)
+    pending = set(index._pending)
+    assert pending
+    assert state.rows("run_key_index") == fold_lines(lines).rows("run_key_index")
+    assert index._pending == pending  # no key bucket loaded for it
