@@ -439,32 +439,29 @@ def _merge_bucket(stored: Path, target: Path, state: FoldState, table: str, part
     """Write the stored part ``stored`` with the rows of ``run_ids`` replaced by their
     current ones; the hash sum is the stored one minus the replaced rows' digests plus
     the new rows' (the sum is order-independent, A56)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from arco_cli.projections.schemas import PRIMARY_KEYS
 
-    schema = arrow_schema(table)
-    before = pq.ParquetFile(stored).read()
-    if before.schema.metadata:
-        before = before.replace_schema_metadata(None)
-    mask = pc.is_in(before.column("run_id"), value_set=pa.array(run_ids, type=pa.string()))
-    replaced = before.filter(mask)
-    kept = before.filter(pc.invert(mask))
-    gone = zip(*(column.to_pylist() for column in replaced.columns), strict=True)
-    total = part.hash_sum - hash_sum(gone)
-    rows = _bucket_rows(state, table, run_ids)
-    columns = _dict_columns(table, rows)
-    added = pa.Table.from_arrays([pa.array(values, type=schema.field(i).type)
-                                  for i, values in enumerate(columns)], schema=schema)
-    total = hash_sum(zip(*columns, strict=True), total)
-    count = kept.num_rows + added.num_rows
+    # plain column lists rather than pyarrow.compute, whose import alone costs what a
+    # small workspace's whole incremental fold does
+    stored_columns = [c.to_pylist() for c in pq.ParquetFile(stored).read().columns]
+    names = column_names(table)
+    at_run = names.index("run_id")
+    replaced = set(run_ids)
+    kept: list[tuple[Any, ...]] = []
+    gone: list[tuple[Any, ...]] = []
+    for row in zip(*stored_columns, strict=True):
+        (gone if row[at_run] in replaced else kept).append(row)
+    columns = _dict_columns(table, _bucket_rows(state, table, run_ids))
+    added = list(zip(*columns, strict=True))
+    total = hash_sum(added, part.hash_sum - hash_sum(gone))
+    count = len(kept) + len(added)
     if not count:
         return None
-    merged = pa.concat_tables([kept.cast(schema), added])
-    merged = merged.sort_by([(c, "ascending") for c in PRIMARY_KEYS[table]])
-    pq.write_table(merged, target)
+    pk = [names.index(c) for c in PRIMARY_KEYS[table]]
+    merged = sorted(kept + added, key=lambda row: [row[i] for i in pk])
+    _write_parquet(target, table, _tuple_columns(len(names), merged))
     return Part(f"{target.parent.name}/{target.name}", count, total % 2**256)
 
 
