@@ -154,6 +154,8 @@ class StoredFoldState(FoldState):
     bulk: bool
     #: Arrow tables of the per-bucket Parquet files read so far (None: no such file)
     parquet_buckets: dict[tuple[str, int], Any]
+    #: the set's run-key index rows by run key, once read (see :meth:`get`)
+    parquet_run_keys: dict[str, dict[str, Any]] | None
     #: keys of each key bucket as loaded, by map (what a rewrite of the bucket keeps)
     stored_keys: dict[int, dict[str, list[str]]]
 
@@ -231,6 +233,18 @@ class StoredFoldState(FoldState):
             out[run_id] = run.as_dict()
         return [out[k] for k in sorted(out)]
 
+    def _stored_run_keys(self) -> dict[str, dict[str, Any]] | None:
+        """The set's run-key index rows by run key, read once (``arco conflicts`` looks
+        up the index row of every conflict: one read instead of a key bucket each)."""
+        files = self.table_files.get("run_key_index")
+        if self.parquet_run_keys is None and files:
+            try:
+                self.parquet_run_keys = {row["run_key"]: row
+                                         for row in read_parquet_rows(files)}
+            except FileNotFoundError:
+                self.recover_missing()
+        return self.parquet_run_keys
+
     def _run_key_rows(self) -> list[dict[str, Any]]:
         """The run-key index from the set's Parquet files, overlaid with the loaded
         entries (a row changed since the set was written is in a loaded bucket; rows are
@@ -239,11 +253,10 @@ class StoredFoldState(FoldState):
         files = self.table_files.get("run_key_index")
         if not (isinstance(index, LazyMap) and index._pending and files):
             return super().rows("run_key_index")
-        try:
-            out = {row["run_key"]: row for row in read_parquet_rows(files)}
-        except FileNotFoundError:
-            self.recover_missing()
+        stored = self._stored_run_keys()
+        if stored is None:
             return super().rows("run_key_index")
+        out = {run_key: dict(row) for run_key, row in stored.items()}
         scope = {"tenant_id": self.tenant_id, "workspace_id": self.workspace_id}
         for run_key, row in dict.items(index):
             out[run_key] = {**scope, **row}
@@ -256,6 +269,15 @@ class StoredFoldState(FoldState):
                 and bucket_of(pk[0], self.run_buckets) in self._pending_run_buckets():
             row = self.parquet_runs.get(pk[0])
             return dict(row) if row is not None else None
+        if table == "run_key_index" and tuple(pk[:2]) == (self.tenant_id,
+                                                           self.workspace_id):
+            index = self.run_key_index
+            if isinstance(index, LazyMap) and index._pending \
+                    and index._bucket(pk[2]) in index._pending:
+                stored = self._stored_run_keys()
+                if stored is not None:
+                    found = stored.get(pk[2])
+                    return dict(found) if found is not None else None
         if table == "runs":
             rows = self._bucket_parquet("runs", pk[0])
             if rows is not None:
@@ -499,7 +521,8 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     # the read-back helpers of a stored state are tied to this process and folder
     core.__class__ = FoldState
     for name in ("outcome_folder", "run_buckets", "outcome_stored", "recover", "runs_files",
-                 "parquet_runs", "table_files", "bulk", "parquet_buckets", "stored_keys"):
+                 "parquet_runs", "table_files", "bulk", "parquet_buckets", "stored_keys",
+                 "parquet_run_keys"):
         core.__dict__.pop(name, None)
     for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
@@ -583,6 +606,7 @@ def read_state(folder: Path) -> PersistedState | None:
     state.recover = None
     state.runs_files = []
     state.parquet_runs = None
+    state.parquet_run_keys = None
     state.table_files = {}
     state.bulk = False
     state.stored_keys = {}

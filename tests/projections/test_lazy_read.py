@@ -219,5 +219,9 @@ def test_the_run_key_index_of_unread_key_buckets_comes_from_parquet_and_matches_
     assert isinstance(index, LazyMap)
     pending = set(index._pending)
     assert pending
-    assert state.rows("run_key_index") == fold_lines(lines).rows("run_key_index")
+    expected = fold_lines(lines)
+    assert state.rows("run_key_index") == expected.rows("run_key_index")
+    for run_key in [*dict.keys(expected.run_key_index), "no-such-key"]:
+        pk = ("local", "default", run_key)
+        assert state.get("run_key_index", pk) == expected.get("run_key_index", pk)
     assert index._pending == pending  # no key bucket loaded for it
