@@ -362,6 +362,10 @@ def _bucket_rows(state: FoldState, table: str, run_ids: list[str]) -> list[dict[
     return rows
 
 
+#: runs in a dirty bucket from which its stored part is merged rather than rewritten
+MERGE_MIN_RUNS = 64
+
+
 def _changed_runs(state: FoldState, table: str, since: str) -> set[str]:
     """Runs with a row of ``table`` changed after event ``since`` (loaded entries only:
     a run of a bucket still on disk was not touched)."""
@@ -395,8 +399,8 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
     if dirty is not None and previous is not None and previous.watermark[0] is not None:
         changed = _changed_runs(state, table, previous.watermark[0])
     by_bucket: dict[int, list[str]] = {}
-    # loaded entries (unloaded buckets are unchanged), or only the changed runs
-    for run_id in dict.keys(source) if changed is None else changed:
+    # loaded entries (unloaded buckets are unchanged: a dirty bucket is loaded whole)
+    for run_id in dict.keys(source):
         bucket = bucket_of(run_id, count)
         if dirty is None or bucket in dirty:
             by_bucket.setdefault(bucket, []).append(run_id)
@@ -412,14 +416,16 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
                 parts.append(part)
             continue
         run_ids = by_bucket.get(bucket, [])
-        if changed is not None and part is not None and not run_ids:
-            # dirty through another per-run table only: this table's part is unchanged
+        # a big bucket keeps its stored rows of unchanged runs (merged); a small one is
+        # cheaper to write afresh than to read back
+        if changed is not None and part is not None and len(run_ids) >= MERGE_MIN_RUNS:
             assert previous_folder is not None
-            _link_or_copy(previous_folder / name, folder / name)
-            parts.append(part)
-            continue
-        if changed is not None and part is not None:
-            assert previous_folder is not None
+            run_ids = [run_id for run_id in run_ids if run_id in changed]
+            if not run_ids:
+                # dirty through another per-run table only: this table's part is unchanged
+                _link_or_copy(previous_folder / name, folder / name)
+                parts.append(part)
+                continue
             merged = _merge_bucket(previous_folder / name, folder / name, state, table,
                                    part, run_ids)
             if merged is not None:

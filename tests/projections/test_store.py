@@ -452,11 +452,16 @@ def test_key_hashed_tables_folded_event_by_event_equal_a_rebuild(
     assert rows == {table: expected.rows(table) for table in store.KEY_BUCKETED}
 
 
+@pytest.mark.parametrize("merge_min_runs", [0, 64])  # merged parts, or written afresh
 @pytest.mark.parametrize("scenario", ["cancel", "retries", "skip_cascade", "dispatch"])
 def test_per_run_parts_merged_event_by_event_stay_sorted_and_equal_a_rebuild(
-        tmp_path: Path, scenario: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str,
+        merge_min_runs: int) -> None:
     import pyarrow.parquet as pq
 
+    from arco_cli.projections import store
+
+    monkeypatch.setattr(store, "MERGE_MIN_RUNS", merge_min_runs)
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines(scenario)
     for line in lines:
