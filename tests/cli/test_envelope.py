@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tests.conftest import run_arco
+import pytest
+
+from tests.conftest import run_arco, write_workspace
 
 ENVELOPE_KEYS = ["schemaVersion", "command", "status", "exitCode", "data", "errors"]
 
@@ -33,3 +36,28 @@ def test_help_is_fast_to_print_and_lists_global_options() -> None:
     res = run_arco("--help")
     assert res.returncode == 0
     assert "--lock-timeout" in res.stdout
+
+
+def test_internal_error_exits_70_with_a_crash_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import arco_cli.diagnostics
+    from arco_cli.cli.main import run
+
+    ws = write_workspace(tmp_path / "ws")
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug")
+
+    # a bug inside a command (not bad input): only the exit-code mapping is under test
+    monkeypatch.setattr(arco_cli.diagnostics, "runs_list", broken)
+    code = run(["-w", str(ws), "--json", "runs"])
+    out, err = capsys.readouterr()
+    env = json.loads(out)
+    assert code == 70 and env["exitCode"] == 70 and env["status"] == "error"
+    assert env["command"] == "runs" and env["data"] is None
+    (item,) = env["errors"]
+    assert item["code"] == "INTERNAL_ERROR"
+    report = Path(item["details"]["crashReport"])
+    assert report.parent == ws / ".arco" / "crash" and "RuntimeError: a bug" in report.read_text()
+    assert str(report) in err and err.count("\n") == 1
