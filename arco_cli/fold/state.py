@@ -211,6 +211,10 @@ class FoldState:
         self.secret = secret
         self.watermark_event_id: str | None = None
         self.log_offset = 0
+        #: (segment, byte) where the record at ``log_offset`` begins, when known: the next
+        #: incremental fold seeks there instead of scanning the segment (set by the caller
+        #: that folded up to a commit point; the fold itself reads no files)
+        self.log_position: tuple[int, int] | None = None
         # --- projection tables
         self.runs: dict[str, Any] = {}  # run_id → RunRow
         self.tasks: dict[str, dict[str, Any]] = {}  # run_id → task_key → TaskRow

@@ -35,6 +35,11 @@ class CommitPoint:
     max_ulid: str | None
     """greatest ULID-shaped id, upper-cased (decisions A49): the floor for new ids"""
 
+    def position(self) -> tuple[int, int]:
+        """Where the next record will begin: (its segment, the byte in it). Valid for as
+        long as the log exists: committed bytes are never moved."""
+        return self.segment, self.segment_bytes
+
     def to_json(self) -> str:
         doc: dict[str, Any] = {
             "format": COMMIT_FORMAT,

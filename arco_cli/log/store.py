@@ -78,11 +78,15 @@ class EventLog:
             for offset, raw in enumerate(lines, first):
                 yield LogRecord(offset, raw)
 
-    def read_batches(self, start_offset: int = 0,
-                     point: CommitPoint | None = None) -> Iterator[tuple[int, list[bytes]]]:
+    def read_batches(self, start_offset: int = 0, point: CommitPoint | None = None,
+                     position: tuple[int, int] | None = None
+                     ) -> Iterator[tuple[int, list[bytes]]]:
         """The fast path: ``(first_offset, raw lines)`` chunks of committed records.
 
-        ``point`` pins the snapshot (default: the current commit point). Structural damage
+        ``point`` pins the snapshot (default: the current commit point). ``position``
+        (segment, byte) says where record ``start_offset`` begins, as an earlier snapshot
+        of that many records recorded it (:meth:`CommitPoint.position`): reading starts
+        there instead of scanning the segment up to it. Structural damage
         inside the committed region (a missing or short segment, an empty line, NUL bytes,
         a record count that disagrees with the segment names) raises ``CORRUPT_LOG``.
         """
@@ -99,11 +103,13 @@ class EventLog:
             if end <= start_offset:
                 continue
             limit = point.segment_bytes if first == point.segment else None
-            yield from self._read_segment(first, end, limit, start_offset)
+            skip = position[1] if position is not None and position[0] == first else 0
+            yield from self._read_segment(first, end, limit, start_offset, skip)
 
     def _read_segment(self, first: int, end: int, limit: int | None,
-                      start_offset: int) -> Iterator[tuple[int, list[bytes]]]:
-        """Records ``first..end-1`` of one segment, reading at most ``limit`` bytes."""
+                      start_offset: int, skip: int = 0) -> Iterator[tuple[int, list[bytes]]]:
+        """Records ``first..end-1`` of one segment, reading at most ``limit`` bytes;
+        ``skip`` > 0 is the byte where record ``start_offset`` begins."""
         path = segment_path(self.log_dir, first)
         try:
             fh = path.open("rb")
@@ -114,6 +120,15 @@ class EventLog:
                 limit = os.fstat(fh.fileno()).st_size
             remaining = limit
             offset = first
+            if 0 < skip <= limit:
+                # a record begins right after a newline; anything else means the
+                # position is not this log's (scan instead)
+                fh.seek(skip - 1)
+                if fh.read(1) == b"\n":
+                    remaining -= skip
+                    offset = start_offset
+                else:
+                    fh.seek(0)
             carry = b""
             while remaining > 0:
                 block = fh.read(min(READ_CHUNK_BYTES, remaining))

@@ -35,7 +35,7 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
 
 CORE_FILE = "_state/fold.pickle"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 8
+STATE_FORMAT = 9
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
 #: keeps few files, a 1M-event one keeps each bucket small

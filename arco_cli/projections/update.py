@@ -78,14 +78,17 @@ def fold_log(ws: Workspace, *, rebuild: bool = False) -> Folded:
     if persisted is not None and persisted.state.log_offset <= head.records:
         state = persisted.state
         try:
-            counts = fold_ascending(state, log.read(state.log_offset))
+            counts = fold_ascending(state, _records(log, state.log_offset, head.records,
+                                                    head, state.log_position))
         except OutOfOrder:
             pass  # a new record at or below the watermark: invariant 5 says rebuild
         else:
             if isinstance(state, StoredFoldState):
                 state.recover = lambda end: _fold_from_scratch(ws, secret, log, head, end)[0]
+            state.log_position = head.position()
             return Folded(state, counts, False, persisted, folder)
     state, counts = _fold_from_scratch(ws, secret, log, head, head.records)
+    state.log_position = head.position()
     return Folded(state, counts, True, None, None, folder)
 
 
@@ -114,9 +117,11 @@ def _fold_from_scratch(ws: Workspace, secret: bytes, log: EventLog, head: Commit
 MAX_MERGED_RUNS = 16
 
 
-def _records(log: EventLog, start: int, end: int, point: CommitPoint) -> Iterator[LogRecord]:
-    """Records ``start..end-1`` of the committed snapshot ``point``."""
-    for first, lines in log.read_batches(start, point):
+def _records(log: EventLog, start: int, end: int, point: CommitPoint,
+             position: tuple[int, int] | None = None) -> Iterator[LogRecord]:
+    """Records ``start..end-1`` of the committed snapshot ``point`` (``position``: where
+    record ``start`` begins, see :meth:`EventLog.read_batches`)."""
+    for first, lines in log.read_batches(start, point, position):
         for offset, raw in enumerate(lines, first):
             if offset >= end:
                 return

@@ -148,6 +148,35 @@ def test_segments_roll_over_and_offsets_continue_across_them(tmp_path: Path) -> 
     assert [r.offset for r in log.read(firsts[2] + 1)] == list(range(firsts[2] + 1, 40))
 
 
+def test_reading_from_a_recorded_position_skips_the_scan_and_reads_the_same_records(
+        tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "log", segment_max_bytes=2000)
+    events = [cancel_event(f"01J0000000000000000000{i:04d}") for i in range(40)]
+    positions = {}
+    with log.writer(timeout=1) as w:
+        for i in range(0, 40, 4):
+            positions[i] = log.head().position()  # where the batch about to go will begin
+            w.append(events[i:i + 4])
+    head = log.head()
+    for start, position in positions.items():
+        seeked = [(first, lines) for first, lines in log.read_batches(start, head, position)]
+        scanned = list(log.read_batches(start, head))
+        assert [r for _, lines in seeked for r in lines] == \
+            [r for _, lines in scanned for r in lines]
+        assert seeked[0][0] == start
+
+
+def test_a_position_that_is_not_a_record_boundary_falls_back_to_scanning(
+        log: EventLog) -> None:
+    events = [cancel_event(f"01J00000000000000000000{i:03d}") for i in range(3)]
+    with log.writer(timeout=1) as w:
+        w.append(events)
+    head = log.head()
+    wrong = (head.segment, 5)  # inside the first record
+    assert [r for _, lines in log.read_batches(1, head, wrong) for r in lines] == \
+        [canonical_json(e).encode() for e in events[1:]]
+
+
 def test_uncommitted_new_segment_is_ignored_then_removed(tmp_path: Path) -> None:
     log = EventLog(tmp_path / "log", segment_max_bytes=100)
     with log.writer(timeout=1) as w:
