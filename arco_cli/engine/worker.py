@@ -17,13 +17,13 @@ import json
 import logging
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arco_cli.engine.outputs import MalformedOutput, validate_report
-from arco_cli.events.schema import ERROR_CATEGORIES
+# Only what every attempt needs is imported up front: a pool worker's start is paid by
+# the run's first python task. Report validation (arco_cli.engine.outputs, the event
+# schema behind it) and tracebacks are imported by the attempts that need them.
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,8 @@ def _report_of_return(value: Any, spec: dict[str, Any]) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, dict):
+        from arco_cli.engine.outputs import MalformedOutput, validate_report
+
         try:
             report = validate_report(value)
         except MalformedOutput as exc:
@@ -158,6 +160,8 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
     except Skip as exc:
         return {"skip": exc.reason}
     except TaskFailure as exc:
+        from arco_cli.events.schema import ERROR_CATEGORIES
+
         if exc.category not in ERROR_CATEGORIES:
             return _error("CONFIGURATION",
                           f"TaskFailure category {exc.category!r} is not one of "
@@ -168,6 +172,8 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
             return _report_of_return(None, spec)
         return _error("USER_CODE", f"the task called sys.exit({exc.code!r})")
     except Exception as exc:  # any other exception is a USER_CODE failure (cli.md §2)
+        import traceback
+
         stack = traceback.format_exc()
         sys.stderr.write(stack)
         return _error("USER_CODE", f"{type(exc).__name__}: {exc}", None, stack)
@@ -207,6 +213,10 @@ def serve() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     base_env = dict(os.environ)
+    # os.environ's encoded entries (a plain dict in CPython): comparing them with a copy
+    # is one C-level dict comparison per attempt instead of decoding every variable
+    raw_env = getattr(os.environ, "_data", None)
+    base_raw = dict(raw_env) if isinstance(raw_env, dict) else None
     base_cwd = os.getcwd()
     base_path = list(sys.path)
     for line in proto_in:
@@ -218,6 +228,8 @@ def serve() -> int:
         try:
             answer = {"status": 0, "report": run_task(spec)}
         except BaseException:  # never leave the executor without an answer
+            import traceback
+
             traceback.print_exc()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -231,7 +243,8 @@ def serve() -> int:
         _close_task_logger()
         for key in spec["env"]:
             os.environ.pop(key, None)
-        if os.environ != base_env:  # the task changed the environment itself
+        changed = raw_env != base_raw if base_raw is not None else os.environ != base_env
+        if changed:  # the task changed the environment itself
             os.environ.clear()
             os.environ.update(base_env)
         sys.path[:] = base_path

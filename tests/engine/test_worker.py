@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,52 @@ def test_returned_dict_claiming_a_missing_delta_version_fails(tmp_path: Path) ->
     assert error == {"category": "CONFIGURATION", "retryable": False,
                      "message": "the task reported version 3 of Delta table warehouse/t, "
                                 "which does not exist"}
+
+
+def test_pool_worker_undoes_what_a_task_changed_before_the_next_attempt(
+        tmp_path: Path) -> None:
+    from arco_cli.engine.worker_host import PoolWorker
+
+    root = tmp_path / "ws"
+    (root / "jobs").mkdir(parents=True)
+    (root / "jobs" / "__init__.py").write_text("")
+    (root / "jobs" / "meddle.py").write_text(textwrap.dedent('''
+        import os, sys
+
+        def meddle(ctx):
+            os.environ["LEFT_BEHIND"] = "1"
+            os.environ["HOME"] = "/elsewhere"
+            os.chdir("/")
+            sys.path.append("/nowhere")
+
+        def look(ctx):
+            seen = {k: v for k, v in os.environ.items() if k.startswith("ARCO_")}
+            return {"materializationId": repr((os.environ.get("LEFT_BEHIND"),
+                                               os.environ.get("HOME"), os.getcwd(),
+                                               "/nowhere" in sys.path, sorted(seen)))}
+    '''))
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/pool",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    worker = PoolWorker(cwd=root, env=env, stderr_path=tmp_path / "worker.stderr")
+    try:
+        reports = []
+        for n, target in enumerate(("jobs.meddle:meddle", "jobs.meddle:look"), 1):
+            assert worker.send({
+                "python": target, "workspace": str(root), "run_id": "run_1",
+                "task_key": f"t{n}", "asset_key": f"t{n}", "partition_key": None,
+                "partition_values": {}, "attempt": 1, "attempt_id": f"att_{n}",
+                "env": {"ARCO_TASK_KEY": f"t{n}"} if n == 1 else {"ARCO_RUN_ID": "run_1"},
+                "log_path": str(tmp_path / f"{n}.log"),
+                "stdout_path": str(tmp_path / f"{n}.stdout"),
+                "stderr_path": str(tmp_path / f"{n}.stderr"), "delta": None})
+            answers: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 30
+            while not answers and time.monotonic() < deadline:
+                answers, gone = worker.receive()
+                assert not gone
+                time.sleep(0.005)
+            reports.append(answers[0]["report"])
+    finally:
+        worker.close()
+    assert reports == [{}, {"materializationId": repr(
+        (None, "/home/pool", str(root), False, ["ARCO_RUN_ID"]))}]
