@@ -1,29 +1,41 @@
 """The private fold state of a projection set (decisions A41), split so that an
 incremental fold writes only what changed:
 
-    _state/fold.pickle                 everything but the per-run maps and the keys,
-                                       plus the bookkeeping of the set's parts
-    _state/runs/bucket-NNN.pickle      runs, tasks, edges and plan order of the runs
-                                       whose id hashes to bucket NNN
-    _state/keys/bucket-NNN.pickle      idempotency keys, timers, accepted run-key
+    <set>/_state/fold.pickle           everything but the per-run maps and the keys,
+                                       plus the bookkeeping of the set's parts and of
+                                       which object holds each bucket
+    <set>/_state/objects.json          the object generations the set refers to (what
+                                       the garbage collection of old objects keeps)
+    projections.d/_objects/<generation>/
+        runs-NNNNN.pickle              runs, tasks, edges and plan order of the runs
+                                       whose id hashes to state bucket NNNNN
+        keys-NNNNN.pickle              idempotency keys, timers, accepted run-key
                                        requests and run-key index rows whose key hashes
-                                       to bucket NNN (the index out of the core pickle,
-                                       which every incremental fold rewrites)
-    _state/outcomes/bucket-NNN.pickle  event outcome rows (tuples) of the runs whose id
-                                       hashes to run bucket NNN, by run id: what
+                                       to key bucket NNNNN
+        outcomes-NNNNN.pickle          event outcome rows (tuples) of the runs whose id
+                                       hashes to state bucket NNNNN, by run id: what
                                        ``outcomes_of`` reads without the whole table
 
-Unchanged files are hard-linked from the previous set. Each file has its own pickler, so
-no single pickle memo spans the whole state (memory at 1M events). A state read back
-loads its run and key buckets lazily, on first touch (:class:`~arco_cli.fold.state.LazyMap`),
-so an incremental fold reads only the buckets its new events need, and a reader only the
-buckets of the runs it looks at (:class:`StoredFoldState`).
+The bucket pickles are immutable objects shared by every set that refers to them: a set
+written from another names the objects of its unchanged buckets (no copy, no link) and
+writes its changed buckets as new objects under its own generation (the name of its
+folder). So buckets can be many and small — the cost of an incremental fold follows its
+new events, not the number of buckets — while the set's folder swaps atomically as
+before. A generation is removed once no kept set refers to it (:func:`collect_objects`).
+
+Each file has its own pickler, so no single pickle memo spans the whole state (memory at
+1M events). A state read back loads its run and key buckets lazily, on first touch
+(:class:`~arco_cli.fold.state.LazyMap`), so an incremental fold reads only the buckets
+its new events need, and a reader only the buckets of the runs it looks at
+(:class:`StoredFoldState`).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import pickle
+import shutil
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +46,19 @@ from arco_cli.fold import FoldState
 from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
 
 CORE_FILE = "_state/fold.pickle"
+OBJECTS_FILE = "_state/objects.json"
+#: the folder of shared state objects, beside the sets in ``projections.d``
+OBJECTS_DIR = "_objects"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
-STATE_FORMAT = 9
+STATE_FORMAT = 10
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
-#: keeps few files, a 1M-event one keeps each bucket small
+#: keeps few files, a 1M-event one keeps each bucket small. The per-run Parquet tables
+#: are split in fewer buckets than the pickled state: their files are hard-linked into
+#: every set (external readers read the set's folder), the state objects are not.
 MAX_RUN_BUCKETS = 256
-MAX_KEY_BUCKETS = 1024
+MAX_STATE_BUCKETS = 4096
+MAX_KEY_BUCKETS = 16384
 KEYS_PER_RUN_BUCKET = 250
 KEYS_PER_KEY_BUCKET = 100
 #: FoldState maps keyed by run id
@@ -63,36 +81,45 @@ def _pow2_at_least(value: int, cap: int) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """Bucket counts of a stored set (run buckets also split the per-run Parquet tables)."""
+    """Bucket counts of a stored set: ``run_buckets`` split the per-run Parquet tables,
+    ``state_buckets`` the pickled per-run state and outcomes, ``key_buckets`` the keys.
+    All are powers of two and ``state_buckets`` is a multiple of ``run_buckets``."""
 
     run_buckets: int
     key_buckets: int
+    state_buckets: int
 
     @staticmethod
     def for_keys(keys: int) -> Layout:
-        return Layout(_pow2_at_least(-(-keys // KEYS_PER_RUN_BUCKET), MAX_RUN_BUCKETS),
-                      _pow2_at_least(-(-keys // KEYS_PER_KEY_BUCKET), MAX_KEY_BUCKETS))
+        wanted = -(-keys // KEYS_PER_RUN_BUCKET)
+        runs = _pow2_at_least(wanted, MAX_RUN_BUCKETS)
+        return Layout(runs, _pow2_at_least(-(-keys // KEYS_PER_KEY_BUCKET), MAX_KEY_BUCKETS),
+                      max(runs, _pow2_at_least(wanted, MAX_STATE_BUCKETS)))
 
     def outgrown_by(self, keys: int) -> bool:
         wanted = Layout.for_keys(keys)
         return wanted.run_buckets >= 4 * self.run_buckets \
-            or wanted.key_buckets >= 4 * self.key_buckets
+            or wanted.key_buckets >= 4 * self.key_buckets \
+            or wanted.state_buckets >= 4 * self.state_buckets
 
 
-def _run_file(bucket: int) -> str:
-    return f"_state/runs/bucket-{bucket:04d}.pickle"
+#: what the state objects hold, by kind: run state, keys, outcomes by run
+RUNS, KEYS, OUTCOMES = "runs", "keys", "outcomes"
+#: which object holds each bucket: kind → bucket → generation
+Objects = dict[str, dict[int, str]]
 
 
-def _key_file(bucket: int) -> str:
-    return f"_state/keys/bucket-{bucket:04d}.pickle"
+def objects_root(folder: Path) -> Path:
+    """The shared object folder of the set ``folder`` (in ``projections.d``)."""
+    return folder.parent / OBJECTS_DIR
 
 
-def _outcome_file(bucket: int) -> str:
-    return f"_state/outcomes/bucket-{bucket:04d}.pickle"
+def object_path(root: Path, kind: str, bucket: int, generation: str) -> Path:
+    return root / generation / f"{kind}-{bucket:05d}.pickle"
 
 
 def _bucket_number(name: str) -> int:
-    """``_state/keys/bucket-0042.pickle`` → 42."""
+    """``bucket-042.parquet`` → 42."""
     return int(name.rsplit("-", 1)[1].split(".", 1)[0])
 
 
@@ -114,14 +141,11 @@ class PersistedState:
     state: FoldState
     #: the tables stored in parts, with row counts and hash sums
     parts: dict[str, list[Part]] = field(default_factory=dict)
-    #: state files besides the core, relative to the set's folder
-    bucket_files: list[str] = field(default_factory=list)
-    key_files: list[str] = field(default_factory=list)
-    layout: Layout = field(default_factory=lambda: Layout(1, 1))
+    #: the state objects of the set's buckets (a bucket without one is empty)
+    objects: Objects = field(default_factory=dict)
+    layout: Layout = field(default_factory=lambda: Layout(1, 1, 1))
     #: consumed idempotency keys (the growth measure of :class:`Layout`)
     key_count: int = 0
-    #: outcome bucket files (outcome rows by run, bucketed like the runs)
-    outcome_files: list[str] = field(default_factory=list)
     #: bucket counts of the tables stored in key-hashed parts (store.KEY_BUCKETED)
     part_counts: dict[str, int] = field(default_factory=dict)
 
@@ -136,11 +160,14 @@ class StoredFoldState(FoldState):
     offset and the missing parts are taken from that equal state (a bucket still unread
     was not touched since the set was written, so its rows are the same at any offset)."""
 
-    #: where the stored outcome buckets are: the set's folder, its run bucket count and
-    #: the buckets that have a file
-    outcome_folder: Path | None
+    #: where the stored outcome buckets are: the shared object folder and the object of
+    #: each state bucket that has outcome rows
+    objects_dir: Path | None
+    outcome_objects: dict[int, str]
+    #: bucket counts: of the per-run Parquet files, and of the pickled per-run state
+    #: (what the lazily loaded maps' pending buckets count)
     run_buckets: int
-    outcome_stored: set[int]
+    state_buckets: int
     recover: Callable[[int], FoldState] | None
     #: the set's Parquet files of the ``runs`` table, and the rows read from them (of
     #: the run buckets not loaded when they were read)
@@ -173,7 +200,7 @@ class StoredFoldState(FoldState):
                 self.recover_missing()
                 return self.run_order()
             self.bulk = True
-            count = self.run_buckets
+            count = self.state_buckets
             out = [key for key in zip(*columns, strict=True)
                    if bucket_of(key[1], count) in pending]
         out.extend((run["triggered_at"], run_id, run["run_key"])
@@ -197,9 +224,9 @@ class StoredFoldState(FoldState):
         unless in bulk mode with the bucket unloaded and the table stored in buckets."""
         if not self.bulk:
             return None
-        bucket = bucket_of(run_id, self.run_buckets)
-        if bucket not in self._pending_run_buckets():
+        if bucket_of(run_id, self.state_buckets) not in self._pending_run_buckets():
             return None
+        bucket = bucket_of(run_id, self.run_buckets)
         key = (table, bucket)
         if key not in self.parquet_buckets:
             files = {}
@@ -228,7 +255,7 @@ class StoredFoldState(FoldState):
             return super().rows(table)
         pending = self._pending_run_buckets()
         out = {run_id: dict(row) for run_id, row in stored.items()
-               if bucket_of(run_id, self.run_buckets) in pending}
+               if bucket_of(run_id, self.state_buckets) in pending}
         for run_id, run in dict.items(self.runs):  # loaded buckets, current rows
             out[run_id] = run.as_dict()
         return [out[k] for k in sorted(out)]
@@ -266,7 +293,7 @@ class StoredFoldState(FoldState):
         """A run of an unloaded bucket comes from the Parquet rows once they were read
         (many lookups, e.g. every conflict's run, then load no pickled bucket)."""
         if table == "runs" and self.parquet_runs is not None \
-                and bucket_of(pk[0], self.run_buckets) in self._pending_run_buckets():
+                and bucket_of(pk[0], self.state_buckets) in self._pending_run_buckets():
             row = self.parquet_runs.get(pk[0])
             return dict(row) if row is not None else None
         if table == "run_key_index" and tuple(pk[:2]) == (self.tenant_id,
@@ -300,13 +327,14 @@ class StoredFoldState(FoldState):
         return self.parquet_runs
 
     def outcomes_of(self, run_id: str) -> list[dict[str, Any]]:
-        if self._outcome_loader is None or self.outcome_folder is None:
+        if self._outcome_loader is None or self.objects_dir is None:
             return super().outcomes_of(run_id)  # every outcome is in memory already
-        bucket = bucket_of(run_id, self.run_buckets)
+        bucket = bucket_of(run_id, self.state_buckets)
+        generation = self.outcome_objects.get(bucket)
         try:
             stored: dict[str, list[tuple[Any, ...]]] = \
-                _load(self.outcome_folder / _outcome_file(bucket)) \
-                if bucket in self.outcome_stored else {}
+                _load(object_path(self.objects_dir, OUTCOMES, bucket, generation)) \
+                if generation is not None else {}
         except FileNotFoundError:
             self.recover_missing()
             return super().outcomes_of(run_id)
@@ -317,9 +345,11 @@ class StoredFoldState(FoldState):
         return [dict(zip(OUTCOME_COLUMNS, rows[e], strict=True)) for e in sorted(rows)]
 
     def load_outcomes(self) -> None:
+        loader = self._outcome_loader
         try:
             super().load_outcomes()
         except FileNotFoundError:
+            self._outcome_loader = loader  # still unread: the recovery replaces them
             self.recover_missing()
 
     def recover_missing(self) -> None:
@@ -397,8 +427,9 @@ def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
 
 
-def _dump(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _dump(path: Path, value: Any, *, mkdir: bool = True) -> None:
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
         pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -478,29 +509,35 @@ def _load_keyed(state: FoldState) -> None:
 
 
 def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
-                dirty: set[int] | None, layout: Layout, key_count: int,
-                previous: PersistedState | None, previous_folder: Path | None,
+                reuse: bool, layout: Layout, key_count: int,
+                previous: PersistedState | None,
                 part_counts: dict[str, int] | None = None) -> None:
-    reuse = previous is not None and previous_folder is not None and dirty is not None \
+    """Write the fold state of the set ``folder``: the core pickle in the set, the
+    buckets changed since ``previous`` (all of them unless ``reuse``) as new objects of
+    the set's generation, the others by the name of their existing objects. Must run
+    under the projections lock (objects are collected under it)."""
+    since = previous.watermark[0] if previous is not None else None
+    reuse = reuse and previous is not None and since is not None \
         and previous.layout == layout
     if not reuse:
         from arco_cli.fold.state import load_everything
 
         load_everything(state)
+    root = objects_root(folder)
+    writer = _ObjectWriter(root, folder.name, previous.objects if reuse and previous
+                           else {})
+    dirty = dirty_buckets(state, since, layout.state_buckets) if reuse else None
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
     for name in PER_RUN:
         source: dict[str, Any] = getattr(state, name)
         for run_id, value in dict.items(source):
-            bucket = bucket_of(run_id, layout.run_buckets)
-            if not reuse or dirty is None or bucket in dirty:
+            bucket = bucket_of(run_id, layout.state_buckets)
+            if dirty is None or bucket in dirty:
                 buckets.setdefault(bucket, {n: {} for n in PER_RUN})[name][run_id] = value
-    bucket_files = _write_buckets(folder, buckets, layout.run_buckets, _run_file,
-                                  previous.bucket_files if reuse and previous else [],
-                                  previous_folder)
+    writer.write(RUNS, buckets)
     if not reuse:
         _load_keyed(state)
-    dirty_keys = _dirty_key_buckets(state, previous.watermark[0], layout.key_buckets) \
-        if reuse and previous is not None else None
+    dirty_keys = _dirty_key_buckets(state, since, layout.key_buckets) if reuse else None
     key_buckets: dict[int, dict[str, dict[str, Any]]] = {}
     if dirty_keys is not None and hasattr(state, "stored_keys"):
         # only the dirty buckets' entries, without hashing every loaded key
@@ -512,34 +549,67 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
                 bucket = bucket_of(key, layout.key_buckets)
                 if dirty_keys is None or bucket in dirty_keys:
                     key_buckets.setdefault(bucket, {n: {} for n in KEYED})[name][key] = value
-    key_files = _write_buckets(folder, key_buckets, layout.key_buckets, _key_file,
-                               previous.key_files if reuse and previous else [],
-                               previous_folder)
-    outcome_files = _write_run_buckets(folder, state, layout.run_buckets, reuse,
-                                           previous, previous_folder)
+    writer.write(KEYS, key_buckets)
+    _write_outcome_buckets(writer, state, layout.state_buckets, reuse)
     core = copy.copy(state)
     # the read-back helpers of a stored state are tied to this process and folder
     core.__class__ = FoldState
-    for name in ("outcome_folder", "run_buckets", "outcome_stored", "recover", "runs_files",
-                 "parquet_runs", "table_files", "bulk", "parquet_buckets", "stored_keys",
-                 "parquet_run_keys"):
+    for name in ("objects_dir", "outcome_objects", "run_buckets", "state_buckets",
+                 "recover", "runs_files", "parquet_runs", "table_files", "bulk",
+                 "parquet_buckets", "stored_keys", "parquet_run_keys"):
         core.__dict__.pop(name, None)
     for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
     core.unpersisted_outcomes = []
     core.unpersisted_keys = []
+    writer.check_reused()
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
-        bucket_files, key_files, layout, key_count, outcome_files, part_counts or {}))
+        writer.objects, layout, key_count, part_counts or {}))
+    (folder / OBJECTS_FILE).write_text(
+        json.dumps(sorted(generations_of(writer.objects))) + "\n", encoding="utf-8")
 
 
-def _write_run_buckets(folder: Path, state: FoldState, count: int, reuse: bool,
-                           previous: PersistedState | None,
-                           previous_folder: Path | None) -> list[str]:
-    """Outcome rows by run id in run buckets. Continuing a set, only the buckets of runs
-    with new outcomes are rewritten (their stored rows plus the new ones); the others
-    are linked. Outcomes without a run id are in the Parquet table only."""
-    if reuse and previous is not None and previous_folder is not None:
+class _ObjectWriter:
+    """Writes changed buckets as objects of one generation; tracks every bucket's
+    object (the previous set's for the buckets it does not write)."""
+
+    def __init__(self, root: Path, generation: str, previous: Objects) -> None:
+        self.root = root
+        self.generation = generation
+        self.objects: Objects = {kind: dict(by_bucket) for kind, by_bucket in previous.items()}
+        self._folder_made = False
+
+    def write(self, kind: str, buckets: dict[int, Any]) -> None:
+        if not buckets:
+            return
+        if not self._folder_made:
+            (self.root / self.generation).mkdir(parents=True, exist_ok=True)
+            self._folder_made = True
+        by_bucket = self.objects.setdefault(kind, {})
+        for bucket, value in buckets.items():
+            _dump(object_path(self.root, kind, bucket, self.generation), value, mkdir=False)
+            by_bucket[bucket] = self.generation
+
+    def check_reused(self) -> None:
+        """The objects named from the previous set must still be there: a writer that
+        continued an older set (another writer replaced it meanwhile) may name objects
+        already collected; it then rebuilds (FileNotFoundError, as for a vanished set)."""
+        for generation in generations_of(self.objects) - {self.generation}:
+            if not (self.root / generation).is_dir():
+                raise FileNotFoundError(self.root / generation)
+
+
+def generations_of(objects: Objects) -> set[str]:
+    return {generation for by_bucket in objects.values() for generation in by_bucket.values()}
+
+
+def _write_outcome_buckets(writer: _ObjectWriter, state: FoldState, count: int,
+                           reuse: bool) -> None:
+    """Outcome rows by run id in state buckets. Continuing a set, only the buckets of
+    runs with new outcomes are rewritten (their stored rows plus the new ones); the
+    others keep their objects. Outcomes without a run id are in the Parquet table only."""
+    if reuse:
         added: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
         for event_id in state.unpersisted_outcomes:
             row = state.event_outcomes[event_id]
@@ -547,19 +617,20 @@ def _write_run_buckets(folder: Path, state: FoldState, count: int, reuse: bool,
             if run_id is not None:
                 added.setdefault(bucket_of(run_id, count), {}).setdefault(
                     run_id, []).append(row)
-        old = set(previous.outcome_files)
+        old = writer.objects.get(OUTCOMES, {})
         buckets: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
         for bucket, new_rows in added.items():
-            name = _outcome_file(bucket)
+            generation = old.get(bucket)
             stored: dict[str, list[tuple[Any, ...]]] = \
-                _load(previous_folder / name) if name in old else {}
+                _load(object_path(writer.root, OUTCOMES, bucket, generation)) \
+                if generation is not None else {}
             for run_id, rows in new_rows.items():
                 merged = {row[0]: row for row in stored.get(run_id, ())}
                 merged.update((row[0], row) for row in rows)
                 stored[run_id] = [merged[e] for e in sorted(merged)]
             buckets[bucket] = stored
-        return _write_buckets(folder, buckets, count, _outcome_file,
-                              previous.outcome_files, previous_folder)
+        writer.write(OUTCOMES, buckets)
+        return
     state.load_outcomes()
     everything: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
     for row in state.event_outcomes.values():
@@ -570,24 +641,7 @@ def _write_run_buckets(folder: Path, state: FoldState, count: int, reuse: bool,
     for by_run in everything.values():
         for rows in by_run.values():
             rows.sort(key=_first)  # already in event-id order after an ascending fold
-    return _write_buckets(folder, everything, count, _outcome_file, [], None)
-
-
-def _write_buckets(folder: Path, buckets: dict[int, Any], count: int,
-                   file_of: Any, previous_files: list[str],
-                   previous_folder: Path | None) -> list[str]:
-    """Dump the given buckets; link the previous set's files of the other buckets."""
-    files: list[str] = []
-    old = set(previous_files)
-    for bucket in range(count):
-        name = file_of(bucket)
-        if bucket in buckets:
-            _dump(folder / name, buckets[bucket])
-            files.append(name)
-        elif name in old and previous_folder is not None:
-            _link(previous_folder / name, folder / name)
-            files.append(name)
-    return files
+    writer.write(OUTCOMES, everything)
 
 
 def read_state(folder: Path) -> PersistedState | None:
@@ -600,9 +654,12 @@ def read_state(folder: Path) -> PersistedState | None:
     state = persisted.state
     state.__class__ = StoredFoldState
     assert isinstance(state, StoredFoldState)
-    state.outcome_folder = folder
-    state.run_buckets = persisted.layout.run_buckets
-    state.outcome_stored = {_bucket_number(name) for name in persisted.outcome_files}
+    root = objects_root(folder)
+    layout = persisted.layout
+    state.objects_dir = root
+    state.outcome_objects = persisted.objects.get(OUTCOMES, {})
+    state.run_buckets = layout.run_buckets
+    state.state_buckets = layout.state_buckets
     state.recover = None
     state.runs_files = []
     state.parquet_runs = None
@@ -611,14 +668,14 @@ def read_state(folder: Path) -> PersistedState | None:
     state.bulk = False
     state.stored_keys = {}
     state.parquet_buckets = {}
-    run_files = {_bucket_number(name): name for name in persisted.bucket_files}
-    key_files = {_bucket_number(name): name for name in persisted.key_files}
-    pending_runs = set(run_files)
-    pending_keys = set(key_files)
+    run_objects = persisted.objects.get(RUNS, {})
+    key_objects = persisted.objects.get(KEYS, {})
+    pending_runs = set(run_objects)
+    pending_keys = set(key_objects)
 
     def load_runs(bucket: int) -> None:
         try:
-            loaded = _load(folder / run_files[bucket])
+            loaded = _load(object_path(root, RUNS, bucket, run_objects[bucket]))
         except FileNotFoundError:
             state.recover_missing()
             return
@@ -628,7 +685,7 @@ def read_state(folder: Path) -> PersistedState | None:
 
     def load_keys(bucket: int) -> None:
         try:
-            loaded = _load(folder / key_files[bucket])
+            loaded = _load(object_path(root, KEYS, bucket, key_objects[bucket]))
         except FileNotFoundError:
             state.recover_missing()
             return
@@ -637,7 +694,7 @@ def read_state(folder: Path) -> PersistedState | None:
         for name, values in loaded.items():
             dict.update(getattr(state, name), values)
 
-    runs, keys = persisted.layout.run_buckets, persisted.layout.key_buckets
+    runs, keys = layout.state_buckets, layout.key_buckets
     for name in PER_RUN:
         setattr(state, name, LazyMap(lambda k: bucket_of(k, runs), load_runs, pending_runs))
     for name in KEYED:
@@ -645,12 +702,31 @@ def read_state(folder: Path) -> PersistedState | None:
     return persisted
 
 
-def _link(source: Path, target: Path) -> None:
-    import os
-    import shutil
-
-    target.parent.mkdir(parents=True, exist_ok=True)
+def referenced_generations(folder: Path) -> set[str] | None:
+    """The object generations the set ``folder`` refers to; None if unknown (a set
+    being written, or of another layout, whose objects must not be collected)."""
     try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+        names = json.loads((folder / OBJECTS_FILE).read_bytes())
+    except FileNotFoundError:
+        return set() if (folder / "manifest.json").exists() else None
+    except (OSError, ValueError):
+        return None
+    return {str(name) for name in names} if isinstance(names, list) else None
+
+
+def collect_objects(versions: Path, kept: list[Path]) -> None:
+    """Remove the object generations no kept set refers to (under the projections lock,
+    after the kept sets are final). Objects of a set that a reader still reads from
+    after its removal are recovered by that reader from the log, as a vanished set's."""
+    root = versions / OBJECTS_DIR
+    if not root.is_dir():
+        return
+    keep: set[str] = set()
+    for folder in kept:
+        generations = referenced_generations(folder)
+        if generations is None:
+            return  # cannot tell: keep everything this time
+        keep |= generations
+    for entry in root.iterdir():
+        if entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)

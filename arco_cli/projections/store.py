@@ -33,11 +33,13 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json, load_ever
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hex_digest
 from arco_cli.projections.fold_state import (
+    OBJECTS_DIR,
     Layout,
     Part,
     PersistedState,
     StoredFoldState,
     bucket_of,
+    collect_objects,
     dirty_buckets,
     read_parquet_rows,
     read_state,
@@ -254,7 +256,7 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
         tables[table] = {"files": [p.file for p in table_parts],
                          "row_count": sum(p.rows for p in table_parts),
                          "content_sha256": hex_digest(sum(p.hash_sum for p in table_parts))}
-    write_state(folder, state, parts, dirty, layout, key_count, previous, previous_folder,
+    write_state(folder, state, parts, dirty is not None, layout, key_count, previous,
                 part_counts)
     state.unpersisted_outcomes = []
     state.unpersisted_keys = []
@@ -262,11 +264,11 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
                                    encoding="utf-8")
     replaced = resolve(link)
     _swap(link, folder)
-    # the replaced folder stays as the readers' grace period; older ones go
-    keep = {folder.name}
-    if replaced is not None:
-        keep.add(replaced.name)
-    _remove_old_versions(versions, keep)
+    # the replaced folder stays as the readers' grace period; older ones go, and so do
+    # the state objects that neither refers to
+    kept = [folder] if replaced is None else [folder, replaced]
+    _remove_old_versions(versions, {f.name for f in kept})
+    collect_objects(versions, kept)
     return folder
 
 
@@ -588,7 +590,7 @@ def _swap(link: Path, folder: Path) -> None:
 
 def _remove_old_versions(versions: Path, keep: set[str]) -> None:
     for entry in versions.iterdir():
-        if entry.name not in keep:
+        if entry.name not in keep and entry.name != OBJECTS_DIR:
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -167,8 +167,15 @@ def test_swap_keeps_the_replaced_set_for_readers_that_resolved_it(tmp_path: Path
     append(ws, LINES[8:])
     fold_workspace(ws)
     assert not first.exists()
+    third = ws.projections_dir.resolve()
     assert sorted(p.name for p in (ws.arco_dir / "projections.d").iterdir()) == sorted(
-        [second.name, ws.projections_dir.resolve().name])
+        [second.name, third.name, "_objects"])
+    # the state objects left are exactly those the two kept sets refer to
+    from arco_cli.projections.fold_state import referenced_generations
+
+    kept = (referenced_generations(second) or set()) | (referenced_generations(third) or set())
+    assert third.name in kept
+    assert {p.name for p in (ws.arco_dir / "projections.d" / "_objects").iterdir()} == kept
 
 
 def test_readers_fold_in_memory_while_another_process_writes(tmp_path: Path) -> None:
@@ -222,15 +229,20 @@ def test_state_reloaded_from_disk_reads_earlier_outcomes_on_demand(tmp_path: Pat
         assert state.rows(table) == expected.rows(table), table
 
 
-@pytest.fixture
-def many_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(params=["coupled", "fewer_parquet_buckets"])
+def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Bucket counts as a big log would get them, for a small test log."""
     from arco_cli.projections import fold_state
 
     monkeypatch.setattr(fold_state, "KEYS_PER_RUN_BUCKET", 1)
     monkeypatch.setattr(fold_state, "KEYS_PER_KEY_BUCKET", 1)
+    if request.param == "fewer_parquet_buckets":
+        # the per-run Parquet files split in fewer buckets than the pickled state, as
+        # at 1M events (each Parquet bucket then spans several state buckets)
+        monkeypatch.setattr(fold_state, "MAX_RUN_BUCKETS", 2)
 
 
+@pytest.mark.parametrize("many_buckets", ["coupled"], indirect=True)
 @pytest.mark.usefixtures("many_buckets")
 def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")
@@ -251,10 +263,16 @@ def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Pa
                  and os.path.samefile(first / f, second / f)]
     assert 0 < len(unchanged) < len(files)
     assert read_rows(second, "tasks") == fold_lines(lines).rows("tasks")
-    state_files = sorted(p.relative_to(second) for p in (second / "_state").rglob("*.pickle"))
-    linked = [f for f in state_files if (first / f).exists()
-              and os.path.samefile(first / f, second / f)]
-    assert 0 < len(linked) < len(state_files)
+    # state buckets: the untouched ones still name older objects (no copy, no link),
+    # the touched ones are new objects of this set's generation
+    from arco_cli.projections.store import load_persisted
+
+    persisted = load_persisted(second, doc)
+    assert persisted is not None
+    generations = [g for by_bucket in persisted.objects.values() for g in by_bucket.values()]
+    rewritten = generations.count(second.name)
+    assert 0 < rewritten < len(generations)
+    assert not (second / "_state" / "runs").exists()
 
 
 def test_task_change_by_an_event_without_run_id_reaches_the_parquet_parts(
