@@ -41,12 +41,12 @@ from arco_cli.projections.fold_state import (
     bucket_of,
     collect_objects,
     dirty_buckets,
-    read_parquet_rows,
     read_state,
     write_state,
 )
 from arco_cli.projections.schemas import (
     COLUMNS,
+    PRIMARY_KEYS,
     SCHEMA_VERSION,
     TABLE_NAMES,
     arrow_schema,
@@ -292,6 +292,7 @@ def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: lis
     parts: list[Part] = []
     if reusable:
         assert previous is not None and previous_folder is not None
+        (folder / table).mkdir()
         try:
             for part in previous.parts[table]:
                 if not part.rows:
@@ -322,11 +323,88 @@ def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: lis
         return [Part(name, count, total)]
     if new_keys:
         (folder / table).mkdir(exist_ok=True)
-        number = int(parts[-1].file.rsplit("-", 1)[1].split(".", 1)[0]) + 1 if parts else 0
-        name = f"{table}/part-{number:06d}.parquet"
+        name = _next_part_name(table, parts)
         count, total = _write_batched(folder / name, state, table, sorted(new_keys), width)
         parts.append(Part(name, count, total))
+        _compact_tail(folder, table, parts)
     return parts
+
+
+def _next_part_name(table: str, parts: list[Part]) -> str:
+    number = int(parts[-1].file.rsplit("-", 1)[1].split(".", 1)[0]) + 1 if parts else 0
+    return f"{table}/part-{number:06d}.parquet"
+
+
+#: append-only parts are merged while the one before the last is at most this many
+#: times the last's size and the merged part stays under the row cap: the part sizes
+#: then fall geometrically, so a table keeps O(log n) small parts however many folds
+#: added one (plus one part per cap rows), and a row is rewritten O(log n) times
+MERGE_SIZE_RATIO = 2
+MERGE_MAX_ROWS = 250_000
+
+
+def _compact_tail(folder: Path, table: str, parts: list[Part]) -> None:
+    """Merge the last parts of an append-only table in place (in ``parts`` and in the
+    set's folder): the merged part holds the rows of both, sorted by primary key, and
+    their summed content hash."""
+    while len(parts) >= 2:
+        before, last = parts[-2], parts[-1]
+        if before.rows > MERGE_SIZE_RATIO * last.rows \
+                or before.rows + last.rows > MERGE_MAX_ROWS:
+            return
+        name = _next_part_name(table, parts)
+        _merge_parts(folder, table, [before.file, last.file], name)
+        parts[-2:] = [Part(name, before.rows + last.rows, before.hash_sum + last.hash_sum)]
+
+
+def _merge_parts(folder: Path, table: str, files: list[str], name: str) -> None:
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(table)
+    first, second = (_as_schema(pq.ParquetFile(folder / file).read(), schema)
+                     for file in files)
+    pq.write_table(_merge_sorted(first, second, PRIMARY_KEYS[table]), folder / name)
+    for file in files:
+        (folder / file).unlink()
+
+
+def _as_schema(table: Any, schema: Any) -> Any:
+    import pyarrow as pa
+
+    return table if table.schema == schema else pa.Table.from_arrays(table.columns,
+                                                                     schema=schema)
+
+
+#: slices beyond which two interleaved parts are merged by a sort instead
+MAX_MERGE_SLICES = 2000
+
+
+def _merge_sorted(first: Any, second: Any, pk: tuple[str, ...]) -> Any:
+    """Two Arrow tables sorted by ``pk`` (keys unique across both) as one: the sorted
+    order as alternating zero-copy slices of the two (parts of later folds mostly sort
+    after earlier ones, or interleave little), or by a sort when they interleave much."""
+    import bisect
+
+    import pyarrow as pa
+
+    keys_a = list(zip(*(first.column(c).to_pylist() for c in pk), strict=True))
+    keys_b = list(zip(*(second.column(c).to_pylist() for c in pk), strict=True))
+    pieces: list[Any] = []
+    i = j = 0
+    while i < len(keys_a) and j < len(keys_b):
+        if len(pieces) > MAX_MERGE_SLICES:
+            merged = pa.concat_tables([first, second])
+            return merged.sort_by([(c, "ascending") for c in pk])
+        if keys_a[i] < keys_b[j]:
+            end = bisect.bisect_left(keys_a, keys_b[j], i)
+            pieces.append(first.slice(i, end - i))
+            i = end
+        else:
+            end = bisect.bisect_left(keys_b, keys_a[i], j)
+            pieces.append(second.slice(j, end - j))
+            j = end
+    pieces.extend((first.slice(i), second.slice(j)))
+    return pa.concat_tables([piece for piece in pieces if piece.num_rows] or [first])
 
 
 #: rows converted to Arrow at a time: bounds the memory of writing a 1M-row table
@@ -445,46 +523,68 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
 def _merge_bucket(stored: Path, target: Path, state: FoldState, table: str, part: Part,
                   run_ids: list[str]) -> Part | None:
     """Write the stored part ``stored`` with the rows of ``run_ids`` replaced by their
-    current ones; the hash sum is the stored one minus the replaced rows' digests plus
-    the new rows' (the sum is order-independent, A56)."""
+    current ones (see :func:`_splice`)."""
+    return _splice(stored, target, table, part, ("run_id",),
+                   sorted((run_id,) for run_id in run_ids),
+                   _bucket_rows(state, table, run_ids))
+
+
+def _splice(stored: Path, target: Path, table: str, part: Part,
+            group_columns: tuple[str, ...], replaced: list[tuple[Any, ...]],
+            rows: list[dict[str, Any]]) -> Part | None:
+    """Write the stored part ``stored`` with every row whose ``group_columns`` values
+    are in ``replaced`` (sorted) swapped for ``rows`` (the current rows of those groups,
+    sorted by primary key); None when no row is left. The hash sum is the stored one
+    minus the removed rows' digests plus the new rows' (it is order-independent, A56).
+
+    The stored rows stay in Arrow: a part is sorted by primary key, which begins with
+    ``group_columns``, so each group is one contiguous slice, found by bisecting those
+    columns; the result is the stored slices around the replaced groups with the new
+    rows between them (zero-copy slices and one concatenation: no conversion of the
+    other rows, and no pyarrow.compute, whose import alone costs what a small
+    workspace's whole incremental fold does)."""
+    import bisect
+
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from arco_cli.projections.schemas import PRIMARY_KEYS
-
-    # plain column lists rather than pyarrow.compute, whose import alone costs what a
-    # small workspace's whole incremental fold does
-    stored_columns = [c.to_pylist() for c in pq.ParquetFile(stored).read().columns]
+    schema = arrow_schema(table)
     names = column_names(table)
-    at_run = names.index("run_id")
-    replaced = set(run_ids)
-    kept: list[tuple[Any, ...]] = []
-    gone: list[tuple[Any, ...]] = []
-    for row in zip(*stored_columns, strict=True):
-        (gone if row[at_run] in replaced else kept).append(row)
-    columns = _dict_columns(table, _bucket_rows(state, table, run_ids))
-    added = list(zip(*columns, strict=True))
-    total = hash_sum(added, part.hash_sum - hash_sum(gone))
-    count = len(kept) + len(added)
-    if not count:
+    old = _as_schema(pq.ParquetFile(stored).read(), schema)
+    old_groups = list(zip(*(old.column(c).to_pylist() for c in group_columns), strict=True))
+    columns = _dict_columns(table, rows)
+    new_groups = list(zip(*(columns[names.index(c)] for c in group_columns), strict=True))
+    added = pa.Table.from_arrays([pa.array(values, type=schema.field(i).type)
+                                  for i, values in enumerate(columns)], schema=schema)
+    pieces: list[Any] = []
+    gone_total = 0
+    cursor = new_cursor = 0  # the next stored and new rows not yet placed
+    for group in replaced:
+        lo = bisect.bisect_left(old_groups, group, cursor)
+        hi = bisect.bisect_right(old_groups, group, lo)
+        new_lo = bisect.bisect_left(new_groups, group, new_cursor)
+        new_hi = bisect.bisect_right(new_groups, group, new_lo)
+        pieces.append(old.slice(cursor, lo - cursor))
+        if hi > lo:
+            gone = old.slice(lo, hi - lo)
+            gone_total = hash_sum(zip(*(c.to_pylist() for c in gone.columns), strict=True),
+                                  gone_total)
+        pieces.append(added.slice(new_lo, new_hi - new_lo))
+        cursor, new_cursor = hi, new_hi
+    pieces.append(old.slice(cursor))
+    pieces = [piece for piece in pieces if piece.num_rows]
+    if not pieces:
         return None
-    pk = [names.index(c) for c in PRIMARY_KEYS[table]]
-    merged = sorted(kept + added, key=lambda row: [row[i] for i in pk])
-    _write_parquet(target, table, _tuple_columns(len(names), merged))
-    return Part(f"{target.parent.name}/{target.name}", count, total % 2**256)
+    merged = pa.concat_tables(pieces)
+    total = hash_sum(zip(*columns, strict=True), part.hash_sum - gone_total)
+    pq.write_table(merged, target)
+    return Part(f"{target.parent.name}/{target.name}", merged.num_rows, total % 2**256)
 
 
 def key_part_of(key: Any, count: int) -> int:
     """The bucket of a row of a :data:`KEY_BUCKETED` table by its map key: a string, or
     a tuple whose first element (run key, asset key) keeps related rows together."""
     return bucket_of(key[0] if isinstance(key, tuple) else key, count)
-
-
-def _key_of_row(table: str, values: dict[str, Any]) -> Any:
-    """The fold map's key of a row (its primary key without the scope columns)."""
-    from arco_cli.projections.schemas import PRIMARY_KEYS
-
-    pk = PRIMARY_KEYS[table][2:]
-    return values[pk[0]] if len(pk) == 1 else tuple(values[c] for c in pk)
 
 
 def _write_key_parts(folder: Path, state: FoldState, table: str,
@@ -518,6 +618,7 @@ def _write_key_parts(folder: Path, state: FoldState, table: str,
         if _key_part_count(rows_now) >= 4 * count:
             count = 0  # outgrown: re-bucket everything
     scope = {"tenant_id": state.tenant_id, "workspace_id": state.workspace_id}
+    pk = PRIMARY_KEYS[table][2:]
     parts: list[Part] = []
     if not count:
         count = _key_part_count(len(source))
@@ -537,14 +638,15 @@ def _write_key_parts(folder: Path, state: FoldState, table: str,
                 _link_or_copy(previous_folder / name, folder / name)
                 parts.append(part)
             continue
-        merged: dict[Any, dict[str, Any]] = {}
+        keys = sorted(rows)
+        ordered = [{**scope, **rows[k]} for k in keys]
         if part is not None:
             assert previous_folder is not None
-            for stored in read_parquet_rows([previous_folder / name]):
-                merged[_key_of_row(table, stored)] = stored
-        for key, row in rows.items():
-            merged[key] = {**scope, **row}
-        ordered = [merged[k] for k in sorted(merged)]
+            merged = _splice(previous_folder / name, folder / name, table, part, pk,
+                             [k if isinstance(k, tuple) else (k,) for k in keys], ordered)
+            if merged is not None:
+                parts.append(merged)
+            continue
         columns = _dict_columns(table, ordered)
         _write_parquet(folder / name, table, columns)
         parts.append(Part(name, len(ordered), hash_sum(zip(*columns, strict=True))))
@@ -559,7 +661,8 @@ def _key_part_count(rows: int) -> int:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Hard-link ``source`` as ``target`` (copy where links fail); the target's folder
+    exists (the writers make each table folder once)."""
     try:
         os.link(source, target)
     except OSError:
@@ -599,8 +702,6 @@ def _remove_old_versions(versions: Path, keep: set[str]) -> None:
 def read_rows(folder: Path, table: str) -> list[dict[str, Any]]:
     """Every row of ``table`` in the projection folder, sorted by primary key."""
     import pyarrow.parquet as pq
-
-    from arco_cli.projections.schemas import PRIMARY_KEYS
 
     doc = read_manifest(folder)
     if doc is None:
