@@ -2,15 +2,19 @@
 
 The executor hands over its batches in order and keeps scheduling; this thread takes
 every batch queued so far, opens the writer (lock held for that one append only), mints
-ids, and appends them as one durable batch. One fsync then covers the
-events of several attempts instead of one, while a batch handed over together (an
-attempt's ``TaskFinished`` and its retry timer, or the cancel batch) still lands in one
-append, in hand-over order. ``flush`` waits until everything handed over is durable.
+ids, and appends them as one durable batch. While tasks keep finishing, a queued batch
+waits up to :data:`COMMIT_DELAY_S` for company (a commit delay, as databases do): every
+append costs the writer lock, an fsync of the segment and an atomic ``COMMIT`` replace,
+and on a shared disk each fsync'd journal commit also stalls the task folders and files
+the next attempts create. A batch handed over together (an attempt's ``TaskFinished``
+and its retry timer, or the cancel batch) still lands in one append, in hand-over
+order. ``flush`` appends at once and waits until everything handed over is durable.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +29,24 @@ if TYPE_CHECKING:
 BatchBuilder = Callable[[int], list[dict[str, Any]]]
 
 
+#: the longest a queued batch waits for more batches before it is appended
+COMMIT_DELAY_S = 0.01
+#: queued batches that are appended at once, however young
+MAX_QUEUED = 64
+
+
 class EventAppender:
     def __init__(self, ws: Workspace, log: EventLog, lock_timeout: float,
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] = now_ms, *,
+                 commit_delay_s: float = COMMIT_DELAY_S) -> None:
         self._ws = ws
         self._clock = clock
         self._log = log
         self._lock_timeout = lock_timeout
+        self._delay = commit_delay_s
         self._queue: list[tuple[int, BatchBuilder]] = []
+        self._due = 0.0          # monotonic time by which the queued batches are appended
+        self._urgent = False     # append what is queued without waiting for company
         self._busy = False
         self._closing = False
         self._cond = threading.Condition()
@@ -47,22 +61,28 @@ class EventAppender:
         ``TaskFinished`` says when the attempt ended, and a retry's ``fire_at`` (built
         from that time) is never later than the retry the executor actually starts.
 
-        ``wake=False`` leaves the batch queued until :meth:`wake` (or a later submit):
-        the executor wakes the appender just before it blocks, so the appender's work
-        overlaps the tasks instead of competing with the scheduler for the GIL."""
+        ``wake=True`` appends it (and everything queued before it) at once;
+        ``wake=False`` lets it wait up to the commit delay for later batches."""
         with self._cond:
+            if not self._queue:
+                self._due = time.monotonic() + self._delay
+                self._cond.notify_all()   # the thread times the delay
             self._queue.append((self._clock(), build))
-            if wake:
+            if wake or len(self._queue) >= MAX_QUEUED:
+                self._urgent = True
                 self._cond.notify_all()
 
     def wake(self) -> None:
+        """Append what is queued now instead of after the commit delay."""
         with self._cond:
             if self._queue:
+                self._urgent = True
                 self._cond.notify_all()
 
     def flush(self) -> None:
         """Wait until every submitted batch is appended; re-raise an append failure."""
         with self._cond:
+            self._urgent = True
             self._cond.notify_all()
             while (self._queue or self._busy) and self.error is None:
                 self._cond.wait()
@@ -75,15 +95,29 @@ class EventAppender:
             self._cond.notify_all()
         self._thread.join()
 
+    def _take(self) -> list[tuple[int, BatchBuilder]] | None:
+        """The batches to append next, once they are due; None when closed and done."""
+        with self._cond:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return None
+                    self._cond.wait()
+                    continue
+                wait = self._due - time.monotonic()
+                if self._urgent or self._closing or wait <= 0:
+                    break
+                self._cond.wait(wait)
+            builders, self._queue = self._queue, []
+            self._urgent = False
+            self._busy = True
+            return builders
+
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                builders, self._queue = self._queue, []
-                self._busy = True
+            builders = self._take()
+            if builders is None:
+                return
             try:
                 self._append(builders)
             except BaseException as exc:  # handed to the scheduling thread

@@ -10,8 +10,10 @@ One thread schedules: it waits with a selector on the exits of command processes
 (pidfds), the answers of pool workers, task deadlines, retry due times and a signal
 wake-up pipe, so a finished task is noticed without thread hand-offs. Events (A9, A10,
 A14) go through :class:`~arco_cli.engine.appender.EventAppender`, which group-commits
-them in order: ``TaskStarted`` when an attempt starts, ``TaskFinished`` plus the
-``retry`` ``TimerRequested`` in one batch when it ends. Ctrl-C or SIGTERM kills the
+them in order (waiting at most a commit delay for company): ``TaskStarted`` when an
+attempt starts, ``TaskFinished`` plus the ``retry`` ``TimerRequested`` in one batch when
+it ends. The attempt folders of ready tasks waiting for a slot are made ahead on a helper
+thread (:mod:`arco_cli.engine.folders`). Ctrl-C or SIGTERM kills the
 running process groups and appends ``RunCancelRequested`` followed by one cancelled
 ``TaskFinished`` per running attempt, in task-key order. Everything is durable, and the
 projections folded, before :func:`execute_run` returns.
@@ -36,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 from arco_cli.engine import process
 from arco_cli.engine.appender import EventAppender
 from arco_cli.engine.batch import user_id
+from arco_cli.engine.folders import FolderPreparer
 from arco_cli.engine.outputs import (
     AttemptResult,
     MalformedOutput,
@@ -73,6 +76,9 @@ TASK_ENV = ("ARCO_WORKSPACE", "ARCO_RUN_ID", "ARCO_TASK_KEY", "ARCO_ASSET_KEY",
             "ARCO_DELTA_TABLE", "ARCO_DELTA_PARTITION", "ARCO_PARTITION_VALUES")
 #: how often exits are polled where pidfds are unavailable (non-Linux)
 _POLL_S = 0.005
+#: ready tasks whose attempt folders are made ahead (the first entries of the ready heap:
+#: the smallest key and the ones after it in heap order, usually the next to start)
+PREPARE_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -221,6 +227,9 @@ class _Execution:
         self.selector = selectors.DefaultSelector()
         self.polled: list[_Attempt] = []        # command attempts without a pidfd
         self.idle_workers: list[PoolWorker] = []
+        self.run_dir = ws.runs_dir / run_id
+        #: makes the folders of ready tasks that wait for a slot
+        self.folders = FolderPreparer(self.run_dir)
         #: what every task process inherits: this process's environment minus TASK_ENV
         self.base_env = {k: v for k, v in os.environ.items() if k not in TASK_ENV}
         self._worker_env: dict[str, str] | None = None
@@ -249,12 +258,15 @@ class _Execution:
         started = {"type": "task_started", "run_id": self.run_id, "task_key": key,
                    "attempt": number, "attempt_id": att_id, "worker_id": self.worker_id}
         asset = self.definition.assets.get(task.asset_key or "")
-        folder = self.ws.runs_dir / self.run_id / key
-        try:
-            folder.mkdir(parents=True)
+        folder = self.run_dir / key
+        if self.folders.claim(key, number):
             fresh = True
-        except FileExistsError:
-            fresh = False
+        else:
+            try:
+                folder.mkdir(parents=True)
+                fresh = True
+            except FileExistsError:
+                fresh = False
         att = _Attempt(task, number, att_id, folder, "run", None,
                        asset.timeout_s if asset else 0, folder_existed=not fresh)
         self.running[key] = att
@@ -265,7 +277,8 @@ class _Execution:
             return
         if att.timeout_s > 0:
             att.deadline = time.monotonic() + att.timeout_s
-        self.progress.note(f"running {', '.join(sorted(self.running))}")
+        if self.progress.enabled:
+            self.progress.note(f"running {', '.join(sorted(self.running))}")
 
     def _launch(self, att: _Attempt, asset: AssetDef | None) -> AttemptResult | None:
         task = att.task
@@ -467,6 +480,7 @@ class _Execution:
             self._kill_running()
             raise
         finally:
+            self.folders.close()
             self.appender.close()
             for worker in self.idle_workers:
                 worker.close()
@@ -502,7 +516,9 @@ class _Execution:
                     att.timed_out = True
                     if att.pid is not None:
                         process.kill_group(att.pid)
-            self.appender.wake()
+            if self.ready:  # every slot is busy: the next ready tasks wait for one
+                self.folders.request((key, self.tasks[key].last_attempt + 1)
+                                     for key in self.ready[:PREPARE_AHEAD])
             candidates = [key.data for key, _ in self.selector.select(self._timeout(now))]
             candidates += list(self.polled)
             for att in candidates:

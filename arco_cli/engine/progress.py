@@ -22,6 +22,11 @@ class RunProgress:
         self._task = self._bar.add_task(run_id, total=total, note="")
         self._bar.start()
 
+    @property
+    def enabled(self) -> bool:
+        """Whether a bar is shown (callers skip building notes nobody sees)."""
+        return self._bar is not None
+
     def note(self, text: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, note=text)

@@ -548,3 +548,84 @@ def test_a_command_that_cannot_start_fails_once_as_configuration(tmp_path: Path)
     error = history[1][1]["error"]
     assert (error["category"], error["retryable"]) == ("CONFIGURATION", False)
     assert error["message"].startswith(f"cannot start '{root / 'no-such-program'}'")
+
+
+def test_serial_python_tasks_write_to_their_own_attempt_files(tmp_path: Path) -> None:
+    # one slot and five ready tasks: the waiting ones get their folders made ahead
+    root = tmp_path / "ws"
+    script(root, "talk.py", """
+        import sys
+
+        def build(context):
+            print("out", context.task_key)
+            print("err", context.task_key, file=sys.stderr)
+            context.log.info("log %s", context.task_key)
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    keys = [f"raw.t{i}" for i in range(5)]
+    body = "".join(f'[assets."{key}"]\npython = "jobs.talk:build"\n\n' for key in keys)
+    ws, definition, run_id = plan_and_trigger(root, body, keys)
+    execute(ws, definition, run_id, max_parallel=1)
+
+    for key in keys:
+        folder = ws.runs_dir / run_id / key
+        assert sorted(p.name for p in folder.iterdir()) == ["1.log", "1.stderr", "1.stdout"]
+        assert (folder / "1.stdout").read_text() == f"out {key}\n"
+        assert (folder / "1.stderr").read_text() == f"err {key}\n"
+        assert (folder / "1.log").read_text().endswith(f"INFO log {key}\n")
+        assert task_row(ws, run_id, key)["state"] == "SUCCEEDED"
+
+
+def test_a_cancelled_run_leaves_no_folders_for_tasks_that_never_started(
+        tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    sleeper = script(root, "sleeper.py", SLEEPER)
+    keys = ["raw.a", "raw.b", "raw.c", "raw.d"]
+    ws, _definition, run_id = plan_and_trigger(
+        root, "".join(asset(key, [PY, sleeper]) for key in keys), keys)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.replace("max_parallel=4", "max_parallel=1"), encoding="utf-8")
+    proc = subprocess.Popen([PY, str(driver), str(root), run_id], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not (root / "raw.a.pid").exists():
+        assert time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"interrupted": True}
+
+    assert sorted(p.name for p in (ws.runs_dir / run_id).iterdir()) == [
+        "executor.lock", "raw.a"]
+    assert sorted(p.name for p in (ws.runs_dir / run_id / "raw.a").iterdir()) == [
+        "1.stderr", "1.stdout"]
+    assert [kind for kind, _ in task_events(ws, run_id, "raw.b")] == []
+
+
+def test_task_started_is_durable_while_the_task_runs(tmp_path: Path) -> None:
+    # events wait for company at most a commit delay, never until the task ends
+    root = tmp_path / "ws"
+    script(root, "watch.py", """
+        import json, time
+        from arco_cli.log.store import EventLog
+
+        def build(context):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                for record in EventLog(context.workspace / ".arco" / "log").read():
+                    event = json.loads(record.raw)
+                    if (event["event_type"], event["data"].get("attempt_id")) == (
+                            "TaskStarted", context.attempt_id):
+                        return {"materializationId": "saw-my-start"}
+                time.sleep(0.01)
+            raise RuntimeError("TaskStarted never became visible")
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    body = '[assets."raw.orders"]\npython = "jobs.watch:build"\n'
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.orders"])
+    execute(ws, definition, run_id)
+
+    finished = task_events(ws, run_id, "raw.orders")[-1][1]
+    assert finished["outcome"] == "succeeded", finished
+    assert finished["output"] == {"materializationId": "saw-my-start"}
