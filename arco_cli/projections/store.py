@@ -301,7 +301,7 @@ def _write_append_only(folder: Path, state: FoldState, table: str, new_keys: lis
                 # one form per table), under a new name but without a copy
                 name = part.file if part.file.startswith(f"{table}/") \
                     else f"{table}/part-000000.parquet"
-                _link_or_copy(previous_folder / part.file, folder / name)
+                _link_or_copy(previous_folder, part.file, folder, name)
                 parts.append(Part(name, part.rows, part.hash_sum))
         except OSError:
             reusable = False
@@ -492,7 +492,7 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
         if dirty is not None and bucket not in dirty:
             if part is not None:
                 assert previous_folder is not None
-                _link_or_copy(previous_folder / name, folder / name)
+                _link_or_copy(previous_folder, name, folder, name)
                 parts.append(part)
             continue
         run_ids = by_bucket.get(bucket, [])
@@ -503,7 +503,7 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
             run_ids = [run_id for run_id in run_ids if run_id in changed]
             if not run_ids:
                 # dirty through another per-run table only: this table's part is unchanged
-                _link_or_copy(previous_folder / name, folder / name)
+                _link_or_copy(previous_folder, name, folder, name)
                 parts.append(part)
                 continue
             merged = _merge_bucket(previous_folder / name, folder / name, state, table,
@@ -635,7 +635,7 @@ def _write_key_parts(folder: Path, state: FoldState, table: str,
         if rows is None:
             if part is not None:
                 assert previous_folder is not None
-                _link_or_copy(previous_folder / name, folder / name)
+                _link_or_copy(previous_folder, name, folder, name)
                 parts.append(part)
             continue
         keys = sorted(rows)
@@ -660,13 +660,16 @@ def _key_part_count(rows: int) -> int:
     return count
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Hard-link ``source`` as ``target`` (copy where links fail); the target's folder
-    exists (the writers make each table folder once)."""
+def _link_or_copy(source_folder: Path, source: str, folder: Path, target: str) -> None:
+    """Hard-link ``source_folder/source`` as ``folder/target`` (copy where links fail);
+    the target's folder exists (the writers make each table folder once). Plain string
+    paths: a set links hundreds of parts, and pathlib costs more than the link."""
+    source_path = os.path.join(source_folder, source)
+    target_path = os.path.join(folder, target)
     try:
-        os.link(source, target)
+        os.link(source_path, target_path)
     except OSError:
-        shutil.copy2(source, target)
+        shutil.copy2(source_path, target_path)
 
 
 def _fresh_folder(versions: Path, log_offset: int) -> Path:
