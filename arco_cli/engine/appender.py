@@ -4,9 +4,9 @@ The executor hands over its batches in order and keeps scheduling; this thread t
 every batch queued so far, opens the writer (lock held for that one append only), mints
 ids, and appends them as one durable batch. While tasks keep finishing, a queued batch
 waits up to :data:`COMMIT_DELAY_S` for company (a commit delay, as databases do): every
-append costs the writer lock, an fsync of the segment and an atomic ``COMMIT`` replace,
-and on a shared disk each fsync'd journal commit also stalls the task folders and files
-the next attempts create. A batch handed over together (an attempt's ``TaskFinished``
+append costs the writer lock, an fsync of the segment and an atomic ``COMMIT`` replace
+(three fsyncs, each a journal commit that also stalls the attempt folders and files being
+created meanwhile). A batch handed over together (an attempt's ``TaskFinished``
 and its retry timer, or the cancel batch) still lands in one append, in hand-over
 order. ``flush`` appends at once and waits until everything handed over is durable.
 """

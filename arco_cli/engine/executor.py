@@ -12,10 +12,9 @@ wake-up pipe, so a finished task is noticed without thread hand-offs. Events (A9
 A14) go through :class:`~arco_cli.engine.appender.EventAppender`, which group-commits
 them in order (waiting at most a commit delay for company): ``TaskStarted`` when an
 attempt starts, ``TaskFinished`` plus the ``retry`` ``TimerRequested`` in one batch when
-it ends. The attempt folders of ready tasks waiting for a slot are made ahead on a helper
-thread (:mod:`arco_cli.engine.folders`). Ctrl-C or SIGTERM kills the
-running process groups and appends ``RunCancelRequested`` followed by one cancelled
-``TaskFinished`` per running attempt, in task-key order. Everything is durable, and the
+it ends. Ctrl-C or SIGTERM kills the running process groups and appends
+``RunCancelRequested`` followed by one cancelled ``TaskFinished`` per running attempt, in
+task-key order. Everything is durable, and the
 projections folded, before :func:`execute_run` returns.
 """
 
@@ -38,7 +37,6 @@ from typing import IO, TYPE_CHECKING, Any
 from arco_cli.engine import process
 from arco_cli.engine.appender import EventAppender
 from arco_cli.engine.batch import user_id
-from arco_cli.engine.folders import FolderPreparer
 from arco_cli.engine.outputs import (
     AttemptResult,
     MalformedOutput,
@@ -76,9 +74,6 @@ TASK_ENV = ("ARCO_WORKSPACE", "ARCO_RUN_ID", "ARCO_TASK_KEY", "ARCO_ASSET_KEY",
             "ARCO_DELTA_TABLE", "ARCO_DELTA_PARTITION", "ARCO_PARTITION_VALUES")
 #: how often exits are polled where pidfds are unavailable (non-Linux)
 _POLL_S = 0.005
-#: ready tasks whose attempt folders are made ahead (the first entries of the ready heap:
-#: the smallest key and the ones after it in heap order, usually the next to start)
-PREPARE_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -228,8 +223,6 @@ class _Execution:
         self.polled: list[_Attempt] = []        # command attempts without a pidfd
         self.idle_workers: list[PoolWorker] = []
         self.run_dir = ws.runs_dir / run_id
-        #: makes the folders of ready tasks that wait for a slot
-        self.folders = FolderPreparer(self.run_dir)
         #: what every task process inherits: this process's environment minus TASK_ENV
         self.base_env = {k: v for k, v in os.environ.items() if k not in TASK_ENV}
         self._worker_env: dict[str, str] | None = None
@@ -259,14 +252,11 @@ class _Execution:
                    "attempt": number, "attempt_id": att_id, "worker_id": self.worker_id}
         asset = self.definition.assets.get(task.asset_key or "")
         folder = self.run_dir / key
-        if self.folders.claim(key, number):
+        try:
+            folder.mkdir(parents=True)
             fresh = True
-        else:
-            try:
-                folder.mkdir(parents=True)
-                fresh = True
-            except FileExistsError:
-                fresh = False
+        except FileExistsError:
+            fresh = False
         att = _Attempt(task, number, att_id, folder, "run", None,
                        asset.timeout_s if asset else 0, folder_existed=not fresh)
         self.running[key] = att
@@ -480,7 +470,6 @@ class _Execution:
             self._kill_running()
             raise
         finally:
-            self.folders.close()
             self.appender.close()
             for worker in self.idle_workers:
                 worker.close()
@@ -516,9 +505,6 @@ class _Execution:
                     att.timed_out = True
                     if att.pid is not None:
                         process.kill_group(att.pid)
-            if self.ready:  # every slot is busy: the next ready tasks wait for one
-                self.folders.request((key, self.tasks[key].last_attempt + 1)
-                                     for key in self.ready[:PREPARE_AHEAD])
             candidates = [key.data for key, _ in self.selector.select(self._timeout(now))]
             candidates += list(self.polled)
             for att in candidates:
