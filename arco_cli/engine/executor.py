@@ -464,6 +464,8 @@ class _Execution:
             self.selector.register(interrupt.wakeup_fd, selectors.EVENT_READ, None)
         try:
             interrupted = self._loop(interrupt)
+            for worker in self.idle_workers:
+                worker.shutdown()   # they exit while the events are flushed and folded
             self.appender.flush()
             return interrupted
         except BaseException:
@@ -471,9 +473,13 @@ class _Execution:
             raise
         finally:
             self.appender.close()
-            for worker in self.idle_workers:
-                worker.close()
             self.selector.close()
+
+    def reap_workers(self) -> None:
+        """Make sure every pool worker left has exited (see :meth:`run`)."""
+        for worker in self.idle_workers:
+            worker.close()
+        self.idle_workers.clear()
 
     def _timeout(self, now: float) -> float | None:
         """How long the selector may wait: until the next deadline or retry."""
@@ -613,9 +619,12 @@ def execute_run(ws: Workspace, definition: WorkspaceDefinition, run_id: str, *,
         for due in delayed:
             heapq.heappush(execution.retries, due)
         try:
-            with _Interrupt() as interrupt:
-                interrupted = execution.run(interrupt)
+            try:
+                with _Interrupt() as interrupt:
+                    interrupted = execution.run(interrupt)
+            finally:
+                bar.stop()
+            fold_workspace(ws)
         finally:
-            bar.stop()
-        fold_workspace(ws)
+            execution.reap_workers()
     return ExecutionOutcome(run_id=run_id, interrupted=interrupted)

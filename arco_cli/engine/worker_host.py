@@ -72,11 +72,16 @@ class PoolWorker:
         """Reap a gone worker: its exit status (negative: killed by that signal)."""
         return self.proc.wait()
 
-    def close(self) -> None:
-        """Ask an idle worker to exit (end of input), then make sure it did."""
+    def shutdown(self) -> None:
+        """Ask an idle worker to exit (end of input) without waiting for it: it winds
+        its interpreter down while the executor folds; :meth:`close` then reaps it."""
         with contextlib.suppress(OSError):
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
+
+    def close(self) -> None:
+        """Ask an idle worker to exit (end of input), then make sure it did."""
+        self.shutdown()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

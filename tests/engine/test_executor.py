@@ -534,6 +534,8 @@ def test_python_tasks_run_in_parallel_pool_workers_that_are_reused(tmp_path: Pat
     assert runs["a"]["pid"] != runs["b"]["pid"]
     assert runs["c"]["pid"] in (runs["a"]["pid"], runs["b"]["pid"])
     assert runs["c"]["start"] >= runs["a"]["end"]
+    # the pool is gone (reaped, not zombies) once execute_run has returned
+    assert not any(Path(f"/proc/{runs[name]['pid']}").exists() for name in "ab")
 
 
 def test_a_command_that_cannot_start_fails_once_as_configuration(tmp_path: Path) -> None:
