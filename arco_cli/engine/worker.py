@@ -14,21 +14,32 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # Only what every attempt needs is imported up front: a pool worker's start is paid by
 # the run's first python task. Report validation (arco_cli.engine.outputs, the event
-# schema behind it) and tracebacks are imported by the attempts that need them.
+# schema behind it), tracebacks and logging are imported by the attempts that need them,
+# and typing only by the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from typing import Any
+
+_FIELDS = ("run_id", "task_key", "asset_key", "partition_key", "partition_values",
+           "attempt", "attempt_id", "workspace")
 
 
-@dataclass(frozen=True)
 class TaskContext:
-    """The one argument a python task receives (cli.md §2)."""
+    """The one argument a python task receives (cli.md §2): read-only attributes.
+
+    A slotted class rather than a dataclass, with ``log`` set up on first use: importing
+    ``dataclasses`` (with ``inspect``) and ``logging`` would be ~20 ms of every pool
+    worker's start, paid by the run's first python task, and most tasks never log.
+    """
+
+    __slots__ = (*_FIELDS, "_log_path", "_log")
 
     run_id: str
     task_key: str
@@ -38,7 +49,40 @@ class TaskContext:
     attempt: int
     attempt_id: str
     workspace: Path
-    log: logging.Logger
+
+    def __init__(self, *, run_id: str, task_key: str, asset_key: str,
+                 partition_key: str | None, partition_values: dict[str, Any], attempt: int,
+                 attempt_id: str, workspace: Path, log_path: Path) -> None:
+        values = (run_id, task_key, asset_key, partition_key, partition_values, attempt,
+                  attempt_id, workspace, log_path, None)
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger writing to the attempt's ``.log`` file (created on the first record)."""
+        logger: logging.Logger | None = object.__getattribute__(self, "_log")
+        if logger is None:
+            logger = _task_logger(object.__getattribute__(self, "_log_path"))
+            object.__setattr__(self, "_log", logger)
+        return logger
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: the context is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: the context is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # partition_values is a dict
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"TaskContext({inner})"
 
 
 def _error(category: str, message: str, retryable: bool | None = None,
@@ -74,6 +118,10 @@ class _Configuration(Exception):
 
 
 def _close_task_logger() -> None:
+    if "logging" not in sys.modules:
+        return   # no attempt of this worker has logged
+    import logging
+
     logger = logging.getLogger("arco.task")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -81,8 +129,10 @@ def _close_task_logger() -> None:
 
 
 def _task_logger(log_path: Path) -> logging.Logger:
-    """The context's logger; its file is created on the first record (most no-op tasks
-    never log, and a pool worker reuses the logger for the next attempt)."""
+    """The context's logger; its file is created on the first record (a pool worker
+    reuses the logger for the next attempt)."""
+    import logging
+
     _close_task_logger()
     logger = logging.getLogger("arco.task")
     logger.setLevel(logging.DEBUG)
@@ -151,7 +201,7 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
         run_id=spec["run_id"], task_key=spec["task_key"], asset_key=spec["asset_key"],
         partition_key=spec["partition_key"], partition_values=spec["partition_values"],
         attempt=spec["attempt"], attempt_id=spec["attempt_id"], workspace=workspace,
-        log=_task_logger(Path(spec["log_path"])))
+        log_path=Path(spec["log_path"]))
     try:
         fn = _load_callable(spec["python"])
         value = fn(context)

@@ -46,6 +46,15 @@ def exits(ctx):
 
 def claims_version(ctx):
     return {"deltaVersion": 3}
+
+def mutate(ctx):
+    ctx.attempt = 9
+
+def compare(ctx):
+    same = type(ctx)(**{k: getattr(ctx, k) for k in (
+        "run_id", "task_key", "asset_key", "partition_key", "partition_values", "attempt",
+        "attempt_id", "workspace")}, log_path=ctx.workspace / "other.log")
+    return {"materializationId": f"{same == ctx} {repr(ctx)}"}
 '''
 
 
@@ -178,3 +187,15 @@ def test_pool_worker_undoes_what_a_task_changed_before_the_next_attempt(
         worker.close()
     assert reports == [{}, {"materializationId": repr(
         (None, "/home/pool", str(root), False, ["ARCO_RUN_ID"]))}]
+
+
+def test_the_context_is_read_only_and_compares_by_its_attributes(tmp_path: Path) -> None:
+    error = run_worker(tmp_path, "jobs.tasks:mutate")["error"]
+    assert error["message"] == ("AttributeError: cannot assign to field 'attempt': the "
+                                "context is read-only")
+    assert not (tmp_path / "1.log").exists()   # created on the first record only
+    root = tmp_path / "ws"
+    assert run_worker(tmp_path, "jobs.tasks:compare") == {"materializationId": (
+        "True TaskContext(run_id='run_1', task_key='raw.orders', asset_key='raw.orders', "
+        "partition_key='date=d:2025-01-15', partition_values={'date': '2025-01-15'}, "
+        f"attempt=2, attempt_id='att_1', workspace=PosixPath('{root}'))")}
