@@ -239,8 +239,8 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
             table_parts = _write_append_only(folder, state, table, new_keys[table],
                                              previous, previous_folder, compact)
         elif table in BUCKETED and not compact:
-            table_parts = _write_buckets(folder, state, table, layout.run_buckets,
-                                         dirty, previous, previous_folder)
+            table_parts = _write_buckets(folder, state, table, layout, dirty, previous,
+                                         previous_folder)
         elif table in KEY_BUCKETED and not compact:
             table_parts, part_counts[table] = _write_key_parts(
                 folder, state, table, previous, previous_folder)
@@ -457,7 +457,7 @@ def _changed_runs(state: FoldState, table: str, since: str) -> set[str]:
             if any(r["row_version"] > since for r in rows.values())}
 
 
-def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
+def _write_buckets(folder: Path, state: FoldState, table: str, layout: Layout,
                    dirty: set[int] | None, previous: PersistedState | None,
                    previous_folder: Path | None) -> list[Part]:
     """A per-run table as parts ``{table}/bucket-NNN.parquet`` (rows of the runs whose
@@ -465,6 +465,10 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
     are hard-linked from the previous set. A dirty bucket with a stored part keeps that
     part's rows of unchanged runs in Arrow (no Python rows for them) and only the
     changed runs' rows are converted, hashed and put in place of their old ones."""
+    count = layout.run_buckets
+    # a dirty Parquet bucket is loaded whole only when it is one state bucket; when it
+    # spans several, the runs of its unloaded state buckets are only in the stored part
+    whole = layout.state_buckets == count
     sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
                                           "dep_satisfaction": state.deps}
     source = sources[table]
@@ -496,9 +500,10 @@ def _write_buckets(folder: Path, state: FoldState, table: str, count: int,
                 parts.append(part)
             continue
         run_ids = by_bucket.get(bucket, [])
-        # a big bucket keeps its stored rows of unchanged runs (merged); a small one is
-        # cheaper to write afresh than to read back
-        if changed is not None and part is not None and len(run_ids) >= MERGE_MIN_RUNS:
+        # a big bucket keeps its stored rows of unchanged runs (merged); a small one,
+        # loaded whole, is cheaper to write afresh than to read back
+        if changed is not None and part is not None \
+                and (len(run_ids) >= MERGE_MIN_RUNS or not whole):
             assert previous_folder is not None
             run_ids = [run_id for run_id in run_ids if run_id in changed]
             if not run_ids:
