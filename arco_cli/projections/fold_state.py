@@ -148,6 +148,9 @@ class PersistedState:
     key_count: int = 0
     #: bucket counts of the tables stored in key-hashed parts (store.KEY_BUCKETED)
     part_counts: dict[str, int] = field(default_factory=dict)
+    #: per-run tables in the compact form: the content hash sum of each Parquet
+    #: bucket's rows (what the next fold needs to split the file into buckets)
+    compact_sums: dict[str, list[int]] = field(default_factory=dict)
 
 
 class StoredFoldState(FoldState):
@@ -511,7 +514,8 @@ def _load_keyed(state: FoldState) -> None:
 def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
                 reuse: bool, layout: Layout, key_count: int,
                 previous: PersistedState | None,
-                part_counts: dict[str, int] | None = None) -> None:
+                part_counts: dict[str, int] | None = None,
+                compact_sums: dict[str, list[int]] | None = None) -> None:
     """Write the fold state of the set ``folder``: the core pickle in the set, the
     buckets changed since ``previous`` (all of them unless ``reuse``) as new objects of
     the set's generation, the others by the name of their existing objects. Must run
@@ -565,7 +569,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     writer.check_reused()
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
-        writer.objects, layout, key_count, part_counts or {}))
+        writer.objects, layout, key_count, part_counts or {}, compact_sums or {}))
     (folder / OBJECTS_FILE).write_text(
         json.dumps(sorted(generations_of(writer.objects))) + "\n", encoding="utf-8")
 

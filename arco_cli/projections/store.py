@@ -31,7 +31,7 @@ from arco_cli.fold import FoldState
 from arco_cli.fold.procedure import without_gc
 from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json, load_everything
 from arco_cli.identity import canonical_json, secret_check
-from arco_cli.projections.content import hash_sum, hex_digest
+from arco_cli.projections.content import hash_sum, hash_sums_by, hex_digest
 from arco_cli.projections.fold_state import (
     OBJECTS_DIR,
     Layout,
@@ -219,6 +219,7 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
     tables: dict[str, Any] = {}
     parts: dict[str, list[Part]] = {}
     part_counts: dict[str, int] = {}
+    compact_sums: dict[str, list[int]] = {}
     new_keys = {"event_outcomes": state.unpersisted_outcomes,
                 "idempotency_keys": state.unpersisted_keys}
     # bucket counts: kept while the log grows moderately, re-chosen (everything rewritten)
@@ -248,16 +249,25 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
             columns = _table_columns(state, table)
             count = len(columns[0])
             _write_parquet(folder / f"{table}.parquet", table, columns)
+            if table in BUCKETED:
+                # hashed by the Parquet bucket each row will go to, so that the next
+                # fold splits the compact file into buckets without hashing it again
+                run_ids = columns[column_names(table).index("run_id")]
+                compact_sums[table] = hash_sums_by(
+                    zip(*columns, strict=True), _buckets_of(run_ids, layout.run_buckets),
+                    layout.run_buckets)
+                total = sum(compact_sums[table])
+            else:
+                total = hash_sum(zip(*columns, strict=True)) if count else 0
             tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
-                             "content_sha256": hex_digest(
-                                 hash_sum(zip(*columns, strict=True)) if count else 0)}
+                             "content_sha256": hex_digest(total)}
             continue
         parts[table] = table_parts
         tables[table] = {"files": [p.file for p in table_parts],
                          "row_count": sum(p.rows for p in table_parts),
                          "content_sha256": hex_digest(sum(p.hash_sum for p in table_parts))}
     write_state(folder, state, parts, dirty is not None, layout, key_count, previous,
-                part_counts)
+                part_counts, compact_sums)
     state.unpersisted_outcomes = []
     state.unpersisted_keys = []
     (folder / MANIFEST).write_text(canonical_json(manifest(state, tables)) + "\n",
@@ -476,6 +486,11 @@ def _write_buckets(folder: Path, state: FoldState, table: str, layout: Layout,
     if previous is not None and previous_folder is not None:
         old = {p.file: p for p in previous.parts.get(table, [])
                if p.file.startswith(f"{table}/bucket-")}
+    since = previous.watermark[0] if previous is not None else None
+    sums = previous.compact_sums.get(table) if previous is not None else None
+    if not old and dirty is not None and since is not None and previous_folder is not None \
+            and sums is not None and len(sums) == count:
+        return _split_compact(folder, previous_folder, state, table, count, sums, since)
     if not old or dirty is None:
         dirty = None  # from scratch, from the compact form or re-bucketed: write all
         load_everything(state)
@@ -525,6 +540,61 @@ def _write_buckets(folder: Path, state: FoldState, table: str, layout: Layout,
     return parts
 
 
+def _buckets_of(run_ids: list[str], count: int) -> list[int]:
+    """The Parquet bucket of each row by its run id (rows of a run are adjacent)."""
+    out: list[int] = []
+    last: str | None = None
+    bucket = 0
+    for run_id in run_ids:
+        if run_id != last:
+            bucket, last = bucket_of(run_id, count), run_id
+        out.append(bucket)
+    return out
+
+
+def _split_compact(folder: Path, previous_folder: Path, state: FoldState, table: str,
+                   count: int, sums: list[int], since: str) -> list[Part]:
+    """The first fold after a rebuild: the compact file of a per-run table split into
+    its buckets in Arrow (each bucket's rows keep their order, hence the primary-key
+    order; its hash sum was recorded by the rebuild), with the runs changed since put
+    in place by :func:`_splice`. Neither the stored rows nor the unchanged runs' state
+    are turned into Python objects."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(table)
+    compact = _as_schema(pq.ParquetFile(previous_folder / f"{table}.parquet").read(),
+                         schema)
+    buckets = _buckets_of(compact.column("run_id").to_pylist(), count)
+    sizes = [0] * count
+    for bucket in buckets:
+        sizes[bucket] += 1
+    order = sorted(range(len(buckets)), key=buckets.__getitem__)  # stable
+    grouped = compact.take(pa.array(order, type=pa.int64())) if order else compact
+    changed: dict[int, list[str]] = {}
+    for run_id in _changed_runs(state, table, since):
+        changed.setdefault(bucket_of(run_id, count), []).append(run_id)
+    (folder / table).mkdir()
+    parts: list[Part] = []
+    offset = 0
+    for bucket in range(count):
+        piece = grouped.slice(offset, sizes[bucket])
+        offset += sizes[bucket]
+        name = f"{table}/bucket-{bucket:03d}.parquet"
+        part = Part(name, sizes[bucket], sums[bucket])
+        run_ids = changed.get(bucket)
+        if run_ids:
+            merged = _splice_table(piece, folder / name, table, part, ("run_id",),
+                                   sorted((run_id,) for run_id in run_ids),
+                                   _bucket_rows(state, table, run_ids))
+            if merged is not None:
+                parts.append(merged)
+        elif piece.num_rows:
+            pq.write_table(piece, folder / name)
+            parts.append(part)
+    return parts
+
+
 def _merge_bucket(stored: Path, target: Path, state: FoldState, table: str, part: Part,
                   run_ids: list[str]) -> Part | None:
     """Write the stored part ``stored`` with the rows of ``run_ids`` replaced by their
@@ -548,6 +618,16 @@ def _splice(stored: Path, target: Path, table: str, part: Part,
     rows between them (zero-copy slices and one concatenation: no conversion of the
     other rows, and no pyarrow.compute, whose import alone costs what a small
     workspace's whole incremental fold does)."""
+    import pyarrow.parquet as pq
+
+    return _splice_table(_as_schema(pq.ParquetFile(stored).read(), arrow_schema(table)),
+                         target, table, part, group_columns, replaced, rows)
+
+
+def _splice_table(old: Any, target: Path, table: str, part: Part,
+                  group_columns: tuple[str, ...], replaced: list[tuple[Any, ...]],
+                  rows: list[dict[str, Any]]) -> Part | None:
+    """:func:`_splice` of the stored rows ``old`` (an Arrow table of the schema)."""
     import bisect
 
     import pyarrow as pa
@@ -555,7 +635,6 @@ def _splice(stored: Path, target: Path, table: str, part: Part,
 
     schema = arrow_schema(table)
     names = column_names(table)
-    old = _as_schema(pq.ParquetFile(stored).read(), schema)
     old_groups = list(zip(*(old.column(c).to_pylist() for c in group_columns), strict=True))
     columns = _dict_columns(table, rows)
     new_groups = list(zip(*(columns[names.index(c)] for c in group_columns), strict=True))

@@ -565,3 +565,32 @@ def test_incremental_folds_with_many_state_buckets_equal_a_rebuild(
         folder = ws.projections_dir.resolve()
         assert read_rows(folder, "tasks") == fold_lines(lines[:start + 3]).rows("tasks")
     assert _content(ws.projections_dir.resolve()) == _content_of_rebuild(ws)
+
+
+@pytest.mark.usefixtures("many_buckets")
+@pytest.mark.parametrize("scenario", ["cancel", "retries", "lineage"])
+def test_the_fold_after_a_rebuild_splits_the_compact_per_run_tables_into_buckets(
+        tmp_path: Path, scenario: str) -> None:
+    import pyarrow.parquet as pq
+
+    from arco_cli.projections.schemas import PRIMARY_KEYS
+
+    ws = make_workspace(tmp_path / "ws")
+    lines = scenario_lines(scenario)
+    half = len(lines) // 2
+    append(ws, lines[:half])
+    fold_workspace(ws, rebuild=True)
+    append(ws, lines[half:])  # new runs and changes to runs of the compact file
+    fold_workspace(ws)
+    folder = ws.projections_dir.resolve()
+    doc = read_manifest(folder)
+    assert doc is not None
+    for table in ("runs", "tasks", "dep_satisfaction"):
+        files = doc["tables"][table]["files"]
+        assert all(f.startswith(f"{table}/bucket-") for f in files)
+        for name in files:
+            keys = [tuple(r[c] for c in PRIMARY_KEYS[table])
+                    for r in pq.read_table(folder / name).to_pylist()]
+            assert keys == sorted(keys)
+        assert read_rows(folder, table) == fold_lines(lines).rows(table)
+    assert _content(folder) == _content_of_rebuild(ws)
