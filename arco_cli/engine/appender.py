@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 BatchBuilder = Callable[[int], list[dict[str, Any]]]
 
 
-#: the longest a queued batch waits for more batches before it is appended
-COMMIT_DELAY_S = 0.01
+#: the longest a queued batch waits for more batches before it is appended (invisible
+#: next to a task's own run time; measured on 200 no-op tasks, each append during the run
+#: costs the scheduler ~2.5 ms, so 10 ms here was ~20 ms slower in all than 50 ms)
+COMMIT_DELAY_S = 0.05
 #: queued batches that are appended at once, however young
-MAX_QUEUED = 64
+MAX_QUEUED = 512
 
 
 class EventAppender:

@@ -28,6 +28,7 @@ class PoolWorker:
                 env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 start_new_session=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in = self.proc.stdin.fileno()
         self._out = self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
         self._pending = b""
@@ -41,10 +42,10 @@ class PoolWorker:
 
     def send(self, spec: dict[str, Any]) -> bool:
         """Hand the worker an attempt; False when it is gone."""
-        assert self.proc.stdin is not None
+        data = memoryview((json.dumps(spec) + "\n").encode())
         try:
-            self.proc.stdin.write((json.dumps(spec) + "\n").encode())
-            self.proc.stdin.flush()
+            while data:   # straight to the pipe: one system call, no buffer to flush
+                data = data[os.write(self._in, data):]
         except OSError:
             return False
         return True
@@ -63,6 +64,10 @@ class PoolWorker:
                 gone = True
                 break
             self._pending += chunk
+            if len(chunk) < 65536 and chunk.endswith(b"\n"):
+                # a whole answer, and the worker waits for the next attempt: an end of
+                # input that follows is reported by the selector like any other
+                break
         while b"\n" in self._pending:
             line, self._pending = self._pending.split(b"\n", 1)
             answers.append(json.loads(line))

@@ -631,3 +631,28 @@ def test_task_started_is_durable_while_the_task_runs(tmp_path: Path) -> None:
     finished = task_events(ws, run_id, "raw.orders")[-1][1]
     assert finished["outcome"] == "succeeded", finished
     assert finished["output"] == {"materializationId": "saw-my-start"}
+
+
+def test_a_pool_worker_that_dies_while_idle_is_replaced(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    script(root, "doomed.py", """
+        import os, threading
+
+        def leave_a_bomb(context):
+            open("a.pid", "w").write(str(os.getpid()))
+            # the worker dies after it answered, while the command task runs
+            threading.Timer(0.2, os._exit, (0,)).start()
+
+        def after(context):
+            open("c.pid", "w").write(str(os.getpid()))
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    body = ('[assets."raw.a"]\npython = "jobs.doomed:leave_a_bomb"\n\n'
+            + asset("raw.b", [PY, "-c", "import time; time.sleep(0.8)"], deps=["raw.a"])
+            + '[assets."raw.c"]\npython = "jobs.doomed:after"\ndeps = ["raw.b"]\n')
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.a", "raw.b", "raw.c"])
+    execute(ws, definition, run_id, max_parallel=1)
+
+    states = {r["task_key"]: r["state"] for r in current_state(ws, write=False).tasks_of(run_id)}
+    assert states == {"raw.a": "SUCCEEDED", "raw.b": "SUCCEEDED", "raw.c": "SUCCEEDED"}
+    assert (root / "a.pid").read_text() != (root / "c.pid").read_text()
