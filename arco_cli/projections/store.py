@@ -249,13 +249,14 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
             columns = _table_columns(state, table)
             count = len(columns[0])
             _write_parquet(folder / f"{table}.parquet", table, columns)
-            if table in BUCKETED:
-                # hashed by the Parquet bucket each row will go to, so that the next
-                # fold splits the compact file into buckets without hashing it again
-                run_ids = columns[column_names(table).index("run_id")]
+            if table in BUCKETED or table in KEY_BUCKETED:
+                # hashed by the bucket each row will go to, so that the next fold
+                # splits the compact file into buckets without hashing it again
+                column, buckets = _bucketing(table, count, layout)
                 compact_sums[table] = hash_sums_by(
-                    zip(*columns, strict=True), _buckets_of(run_ids, layout.run_buckets),
-                    layout.run_buckets)
+                    zip(*columns, strict=True),
+                    _buckets_of(columns[column_names(table).index(column)], buckets),
+                    buckets)
                 total = sum(compact_sums[table])
             else:
                 total = hash_sum(zip(*columns, strict=True)) if count else 0
@@ -490,7 +491,13 @@ def _write_buckets(folder: Path, state: FoldState, table: str, layout: Layout,
     sums = previous.compact_sums.get(table) if previous is not None else None
     if not old and dirty is not None and since is not None and previous_folder is not None \
             and sums is not None and len(sums) == count:
-        return _split_compact(folder, previous_folder, state, table, count, sums, since)
+        touched: dict[int, list[str]] = {}
+        for run_id in _changed_runs(state, table, since):
+            touched.setdefault(bucket_of(run_id, count), []).append(run_id)
+        return _split_compact(folder, previous_folder, table, sums, "run_id", ("run_id",), {
+            bucket: (sorted((run_id,) for run_id in run_ids),
+                     _bucket_rows(state, table, run_ids))
+            for bucket, run_ids in touched.items()})
     if not old or dirty is None:
         dirty = None  # from scratch, from the compact form or re-bucketed: write all
         load_everything(state)
@@ -540,40 +547,50 @@ def _write_buckets(folder: Path, state: FoldState, table: str, layout: Layout,
     return parts
 
 
-def _buckets_of(run_ids: list[str], count: int) -> list[int]:
-    """The Parquet bucket of each row by its run id (rows of a run are adjacent)."""
+def _bucketing(table: str, rows: int, layout: Layout) -> tuple[str, int]:
+    """(the column whose value picks a row's bucket, the bucket count) of a table stored
+    in buckets: per-run tables by run id, key-hashed ones by their first key column."""
+    if table in BUCKETED:
+        return "run_id", layout.run_buckets
+    return PRIMARY_KEYS[table][2], _key_part_count(rows)
+
+
+def _buckets_of(values: list[Any], count: int) -> list[int]:
+    """The bucket of each row by its bucketing column (rows of one value are adjacent:
+    the tables are sorted by a primary key that begins with that column)."""
     out: list[int] = []
-    last: str | None = None
+    last: Any = None
     bucket = 0
-    for run_id in run_ids:
-        if run_id != last:
-            bucket, last = bucket_of(run_id, count), run_id
+    for value in values:
+        if value != last:
+            bucket, last = bucket_of(value, count), value
         out.append(bucket)
     return out
 
 
-def _split_compact(folder: Path, previous_folder: Path, state: FoldState, table: str,
-                   count: int, sums: list[int], since: str) -> list[Part]:
-    """The first fold after a rebuild: the compact file of a per-run table split into
-    its buckets in Arrow (each bucket's rows keep their order, hence the primary-key
-    order; its hash sum was recorded by the rebuild), with the runs changed since put
-    in place by :func:`_splice`. Neither the stored rows nor the unchanged runs' state
+def _split_compact(folder: Path, previous_folder: Path, table: str, sums: list[int],
+                   column: str, group_columns: tuple[str, ...],
+                   changed: dict[int, tuple[list[tuple[Any, ...]], list[dict[str, Any]]]]
+                   ) -> list[Part]:
+    """The first fold after a rebuild: the compact file of a bucketed table split into
+    ``len(sums)`` buckets by ``column`` in Arrow (each bucket's rows keep their order,
+    hence the primary-key order; its hash sum was recorded by the rebuild), with the
+    ``changed`` groups of a bucket (sorted, and their current rows) put in place by
+    :func:`_splice`. Neither the stored rows nor the unchanged runs' and keys' state
     are turned into Python objects."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    count = len(sums)
     schema = arrow_schema(table)
     compact = _as_schema(pq.ParquetFile(previous_folder / f"{table}.parquet").read(),
                          schema)
-    buckets = _buckets_of(compact.column("run_id").to_pylist(), count)
+    buckets = _buckets_of(compact.column(column).to_pylist(), count)
     sizes = [0] * count
     for bucket in buckets:
         sizes[bucket] += 1
     order = sorted(range(len(buckets)), key=buckets.__getitem__)  # stable
     grouped = compact.take(pa.array(order, type=pa.int64())) if order else compact
-    changed: dict[int, list[str]] = {}
-    for run_id in _changed_runs(state, table, since):
-        changed.setdefault(bucket_of(run_id, count), []).append(run_id)
     (folder / table).mkdir()
     parts: list[Part] = []
     offset = 0
@@ -582,14 +599,13 @@ def _split_compact(folder: Path, previous_folder: Path, state: FoldState, table:
         offset += sizes[bucket]
         name = f"{table}/bucket-{bucket:03d}.parquet"
         part = Part(name, sizes[bucket], sums[bucket])
-        run_ids = changed.get(bucket)
-        if run_ids:
-            merged = _splice_table(piece, folder / name, table, part, ("run_id",),
-                                   sorted((run_id,) for run_id in run_ids),
-                                   _bucket_rows(state, table, run_ids))
+        if bucket in changed:
+            replaced, rows = changed[bucket]
+            merged = _splice_table(piece, folder / name, table, part, group_columns,
+                                   replaced, rows)
             if merged is not None:
                 parts.append(merged)
-        elif piece.num_rows:
+        elif piece.num_rows or bucket == 0:
             pq.write_table(piece, folder / name)
             parts.append(part)
     return parts
@@ -691,6 +707,21 @@ def _write_key_parts(folder: Path, state: FoldState, table: str,
         since = previous.watermark[0]
         if since is None:
             count = 0  # a set of the empty log: every row is new
+    scope = {"tenant_id": state.tenant_id, "workspace_id": state.workspace_id}
+    pk = PRIMARY_KEYS[table][2:]
+    sums = previous.compact_sums.get(table) if previous is not None else None
+    if sums and not old and since is not None and previous_folder is not None:
+        # the first fold after a rebuild: split the compact file
+        by_bucket: dict[int, dict[Any, dict[str, Any]]] = {}
+        for key, row in dict.items(source):
+            stamp = row[version]
+            if stamp is not None and stamp > since:
+                by_bucket.setdefault(key_part_of(key, len(sums)), {})[key] = row
+        split = {bucket: ([k if isinstance(k, tuple) else (k,) for k in sorted(rows)],
+                          [{**scope, **rows[k]} for k in sorted(rows)])
+                 for bucket, rows in by_bucket.items()}
+        return _split_compact(folder, previous_folder, table, sums, pk[0], pk,
+                              split), len(sums)
     changed: dict[int, dict[Any, dict[str, Any]]] = {}
     if count and since is not None:
         # only loaded entries can have changed (a lazily loaded map skips pending ones)
@@ -701,8 +732,6 @@ def _write_key_parts(folder: Path, state: FoldState, table: str,
         rows_now = sum(p.rows for p in old.values()) + sum(map(len, changed.values()))
         if _key_part_count(rows_now) >= 4 * count:
             count = 0  # outgrown: re-bucket everything
-    scope = {"tenant_id": state.tenant_id, "workspace_id": state.workspace_id}
-    pk = PRIMARY_KEYS[table][2:]
     parts: list[Part] = []
     if not count:
         count = _key_part_count(len(source))

@@ -568,13 +568,15 @@ def test_incremental_folds_with_many_state_buckets_equal_a_rebuild(
 
 
 @pytest.mark.usefixtures("many_buckets")
-@pytest.mark.parametrize("scenario", ["cancel", "retries", "lineage"])
-def test_the_fold_after_a_rebuild_splits_the_compact_per_run_tables_into_buckets(
-        tmp_path: Path, scenario: str) -> None:
+@pytest.mark.parametrize("scenario", ["cancel", "retries", "lineage", "run_keys"])
+def test_the_fold_after_a_rebuild_splits_the_compact_tables_into_buckets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str) -> None:
     import pyarrow.parquet as pq
 
+    from arco_cli.projections import store
     from arco_cli.projections.schemas import PRIMARY_KEYS
 
+    monkeypatch.setattr(store, "ROWS_PER_KEY_PART", 1)  # key-hashed tables in parts too
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines(scenario)
     half = len(lines) // 2
@@ -585,9 +587,11 @@ def test_the_fold_after_a_rebuild_splits_the_compact_per_run_tables_into_buckets
     folder = ws.projections_dir.resolve()
     doc = read_manifest(folder)
     assert doc is not None
-    for table in ("runs", "tasks", "dep_satisfaction"):
+    for table in ("runs", "tasks", "dep_satisfaction", "run_key_index",
+                  "run_key_conflicts", "partition_status"):
         files = doc["tables"][table]["files"]
         assert all(f.startswith(f"{table}/bucket-") for f in files)
+        assert files or table in ("runs", "tasks", "dep_satisfaction")
         for name in files:
             keys = [tuple(r[c] for c in PRIMARY_KEYS[table])
                     for r in pq.read_table(folder / name).to_pylist()]
