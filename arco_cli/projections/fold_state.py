@@ -118,6 +118,34 @@ def object_path(root: Path, kind: str, bucket: int, generation: str) -> Path:
     return root / generation / f"{kind}-{bucket:05d}.pickle"
 
 
+#: a write of at least this many buckets of one kind (a set written from scratch) goes
+#: into one pack file with an index instead of a file per bucket: tens of thousands of
+#: small files cost seconds to create and again to delete
+PACK_MIN_BUCKETS = 32
+
+
+class ObjectReader:
+    """Loads bucket objects, from their own file or from a generation's pack (whose
+    index is read once)."""
+
+    def __init__(self, root: Path, packed: set[tuple[str, str]]) -> None:
+        self.root = root
+        self.packed = packed
+        self._indexes: dict[tuple[str, str], dict[int, tuple[int, int]]] = {}
+
+    def load(self, kind: str, bucket: int, generation: str) -> Any:
+        if (kind, generation) not in self.packed:
+            return _load(object_path(self.root, kind, bucket, generation))
+        index = self._indexes.get((kind, generation))
+        if index is None:
+            index = _load(self.root / generation / f"{kind}.idx")
+            self._indexes[(kind, generation)] = index
+        offset, length = index[bucket]
+        with (self.root / generation / f"{kind}.pack").open("rb") as fh:
+            fh.seek(offset)
+            return pickle.loads(fh.read(length))
+
+
 def _bucket_number(name: str) -> int:
     """``bucket-042.parquet`` → 42."""
     return int(name.rsplit("-", 1)[1].split(".", 1)[0])
@@ -148,6 +176,8 @@ class PersistedState:
     key_count: int = 0
     #: bucket counts of the tables stored in key-hashed parts (store.KEY_BUCKETED)
     part_counts: dict[str, int] = field(default_factory=dict)
+    #: (kind, generation) of the objects stored in a pack
+    packed: set[tuple[str, str]] = field(default_factory=set)
     #: per-run tables in the compact form: the content hash sum of each Parquet
     #: bucket's rows (what the next fold needs to split the file into buckets)
     compact_sums: dict[str, list[int]] = field(default_factory=dict)
@@ -163,9 +193,9 @@ class StoredFoldState(FoldState):
     offset and the missing parts are taken from that equal state (a bucket still unread
     was not touched since the set was written, so its rows are the same at any offset)."""
 
-    #: where the stored outcome buckets are: the shared object folder and the object of
-    #: each state bucket that has outcome rows
-    objects_dir: Path | None
+    #: where the stored outcome buckets are: the shared objects and the object of each
+    #: state bucket that has outcome rows
+    objects: ObjectReader | None
     outcome_objects: dict[int, str]
     #: bucket counts: of the per-run Parquet files, and of the pickled per-run state
     #: (what the lazily loaded maps' pending buckets count)
@@ -330,13 +360,13 @@ class StoredFoldState(FoldState):
         return self.parquet_runs
 
     def outcomes_of(self, run_id: str) -> list[dict[str, Any]]:
-        if self._outcome_loader is None or self.objects_dir is None:
+        if self._outcome_loader is None or self.objects is None:
             return super().outcomes_of(run_id)  # every outcome is in memory already
         bucket = bucket_of(run_id, self.state_buckets)
         generation = self.outcome_objects.get(bucket)
         try:
             stored: dict[str, list[tuple[Any, ...]]] = \
-                _load(object_path(self.objects_dir, OUTCOMES, bucket, generation)) \
+                self.objects.load(OUTCOMES, bucket, generation) \
                 if generation is not None else {}
         except FileNotFoundError:
             self.recover_missing()
@@ -529,7 +559,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
         load_everything(state)
     root = objects_root(folder)
     writer = _ObjectWriter(root, folder.name, previous.objects if reuse and previous
-                           else {})
+                           else {}, previous.packed if reuse and previous else set())
     dirty = dirty_buckets(state, since, layout.state_buckets) if reuse else None
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
     for name in PER_RUN:
@@ -558,7 +588,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core = copy.copy(state)
     # the read-back helpers of a stored state are tied to this process and folder
     core.__class__ = FoldState
-    for name in ("objects_dir", "outcome_objects", "run_buckets", "state_buckets",
+    for name in ("objects", "outcome_objects", "run_buckets", "state_buckets",
                  "recover", "runs_files", "parquet_runs", "table_files", "bulk",
                  "parquet_buckets", "stored_keys", "parquet_run_keys"):
         core.__dict__.pop(name, None)
@@ -567,9 +597,11 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core.unpersisted_outcomes = []
     core.unpersisted_keys = []
     writer.check_reused()
+    in_use = generations_of(writer.objects)
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
-        writer.objects, layout, key_count, part_counts or {}, compact_sums or {}))
+        writer.objects, layout, key_count, part_counts or {},
+        {entry for entry in writer.reader.packed if entry[1] in in_use}, compact_sums or {}))
     (folder / OBJECTS_FILE).write_text(
         json.dumps(sorted(generations_of(writer.objects))) + "\n", encoding="utf-8")
 
@@ -578,10 +610,12 @@ class _ObjectWriter:
     """Writes changed buckets as objects of one generation; tracks every bucket's
     object (the previous set's for the buckets it does not write)."""
 
-    def __init__(self, root: Path, generation: str, previous: Objects) -> None:
+    def __init__(self, root: Path, generation: str, previous: Objects,
+                 packed: set[tuple[str, str]]) -> None:
         self.root = root
         self.generation = generation
         self.objects: Objects = {kind: dict(by_bucket) for kind, by_bucket in previous.items()}
+        self.reader = ObjectReader(root, set(packed))
         self._folder_made = False
 
     def write(self, kind: str, buckets: dict[int, Any]) -> None:
@@ -591,9 +625,27 @@ class _ObjectWriter:
             (self.root / self.generation).mkdir(parents=True, exist_ok=True)
             self._folder_made = True
         by_bucket = self.objects.setdefault(kind, {})
-        for bucket, value in buckets.items():
-            _dump(object_path(self.root, kind, bucket, self.generation), value, mkdir=False)
+        if len(buckets) >= PACK_MIN_BUCKETS:
+            self._write_pack(kind, buckets)
+        else:
+            for bucket, value in buckets.items():
+                _dump(object_path(self.root, kind, bucket, self.generation), value,
+                      mkdir=False)
+        for bucket in buckets:
             by_bucket[bucket] = self.generation
+
+    def _write_pack(self, kind: str, buckets: dict[int, Any]) -> None:
+        index: dict[int, tuple[int, int]] = {}
+        folder = self.root / self.generation
+        with (folder / f"{kind}.pack").open("wb") as fh:
+            offset = 0
+            for bucket in sorted(buckets):
+                data = pickle.dumps(buckets[bucket], protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(data)
+                index[bucket] = (offset, len(data))
+                offset += len(data)
+        _dump(folder / f"{kind}.idx", index, mkdir=False)
+        self.reader.packed.add((kind, self.generation))
 
     def check_reused(self) -> None:
         """The objects named from the previous set must still be there: a writer that
@@ -626,7 +678,7 @@ def _write_outcome_buckets(writer: _ObjectWriter, state: FoldState, count: int,
         for bucket, new_rows in added.items():
             generation = old.get(bucket)
             stored: dict[str, list[tuple[Any, ...]]] = \
-                _load(object_path(writer.root, OUTCOMES, bucket, generation)) \
+                writer.reader.load(OUTCOMES, bucket, generation) \
                 if generation is not None else {}
             for run_id, rows in new_rows.items():
                 merged = {row[0]: row for row in stored.get(run_id, ())}
@@ -660,7 +712,8 @@ def read_state(folder: Path) -> PersistedState | None:
     assert isinstance(state, StoredFoldState)
     root = objects_root(folder)
     layout = persisted.layout
-    state.objects_dir = root
+    reader = ObjectReader(root, persisted.packed)
+    state.objects = reader
     state.outcome_objects = persisted.objects.get(OUTCOMES, {})
     state.run_buckets = layout.run_buckets
     state.state_buckets = layout.state_buckets
@@ -679,7 +732,7 @@ def read_state(folder: Path) -> PersistedState | None:
 
     def load_runs(bucket: int) -> None:
         try:
-            loaded = _load(object_path(root, RUNS, bucket, run_objects[bucket]))
+            loaded = reader.load(RUNS, bucket, run_objects[bucket])
         except FileNotFoundError:
             state.recover_missing()
             return
@@ -689,7 +742,7 @@ def read_state(folder: Path) -> PersistedState | None:
 
     def load_keys(bucket: int) -> None:
         try:
-            loaded = _load(object_path(root, KEYS, bucket, key_objects[bucket]))
+            loaded = reader.load(KEYS, bucket, key_objects[bucket])
         except FileNotFoundError:
             state.recover_missing()
             return

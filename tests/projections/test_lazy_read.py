@@ -22,7 +22,7 @@ LINES = scenario_lines("cancel")
 OUTCOME_RUNS = ("run_busy", "run_done", "run_early", "run_ghost", "run_wcancel")
 
 
-@pytest.fixture(autouse=True, params=["coupled", "fewer_parquet_buckets"])
+@pytest.fixture(autouse=True, params=["coupled", "fewer_parquet_buckets", "packed"])
 def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Bucket counts as a big log would get them, for a small test log."""
     from arco_cli.projections import fold_state
@@ -33,6 +33,9 @@ def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
         # the per-run Parquet files split in fewer buckets than the pickled state, as
         # at 1M events (each Parquet bucket then spans several state buckets)
         monkeypatch.setattr(fold_state, "MAX_RUN_BUCKETS", 2)
+    if request.param == "packed":
+        # every bucket write goes into a pack file, as a rebuild's does
+        monkeypatch.setattr(fold_state, "PACK_MIN_BUCKETS", 1)
 
 
 def _pending_run_buckets(state: FoldState) -> set[int]:
