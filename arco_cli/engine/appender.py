@@ -6,9 +6,9 @@ ids, and appends them as one durable batch. While tasks keep finishing, a queued
 waits up to :data:`COMMIT_DELAY_S` for company (a commit delay, as databases do): every
 append costs the writer lock, an fsync of the segment and an atomic ``COMMIT`` replace
 (three fsyncs, each a journal commit that also stalls the attempt folders and files being
-created meanwhile). A batch handed over together (an attempt's ``TaskFinished``
-and its retry timer, or the cancel batch) still lands in one append, in hand-over
-order. ``flush`` appends at once and waits until everything handed over is durable.
+created meanwhile). A batch handed over together (an attempt's ``TaskFinished`` and its
+retry timer, or the cancel batch) still lands in one append, in hand-over order.
+``flush`` appends at once and waits until everything handed over is durable.
 """
 
 from __future__ import annotations
@@ -71,13 +71,6 @@ class EventAppender:
                 self._cond.notify_all()   # the thread times the delay
             self._queue.append((self._clock(), build))
             if wake or len(self._queue) >= MAX_QUEUED:
-                self._urgent = True
-                self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Append what is queued now instead of after the commit delay."""
-        with self._cond:
-            if self._queue:
                 self._urgent = True
                 self._cond.notify_all()
 

@@ -14,8 +14,8 @@ them in order (waiting at most a commit delay for company): ``TaskStarted`` when
 attempt starts, ``TaskFinished`` plus the ``retry`` ``TimerRequested`` in one batch when
 it ends. Ctrl-C or SIGTERM kills the running process groups and appends
 ``RunCancelRequested`` followed by one cancelled ``TaskFinished`` per running attempt, in
-task-key order. Everything is durable, and the
-projections folded, before :func:`execute_run` returns.
+task-key order. Everything is durable, and the projections folded, before
+:func:`execute_run` returns.
 """
 
 from __future__ import annotations
