@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -202,6 +203,7 @@ def main() -> None:
     args = parser.parse_args()
 
     deps = dag(args.tasks)
+    load_before = os.getloadavg()[0]
     scratch = Path(tempfile.mkdtemp(prefix="arco-bench-", dir="/tmp"))
     python = None if args.skip_dagster else ensure_dagster(args.dagster_venv)
     rows = []
@@ -228,6 +230,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"{'tasks':>8} {'arco ms/task':>13} {'dagster ms/task':>16} {'ratio':>6} "
           f"{'median ratio':>13}")
     for row in rows:
