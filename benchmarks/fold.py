@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/fold.py --events 10000 100000 [--keep]
     .venv/bin/python benchmarks/fold.py --read --events 10000 100000 [--keep]
+    .venv/bin/python benchmarks/fold.py --compare-incremental 10000 1000000 [--repeat 7]
 
 For each size a workspace is generated under /tmp (``/tmp/arco-bench-fold-{n}``) with a
 realistic log written through the real log writer: runs with four tasks (a diamond),
@@ -24,6 +25,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -34,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-TASKS = (("raw.a", []), ("raw.b", ["raw.a"]), ("raw.c", ["raw.a"]),
-         ("raw.d", ["raw.b", "raw.c"]))
+TASKS: tuple[tuple[str, list[str]], ...] = (
+    ("raw.a", []), ("raw.b", ["raw.a"]), ("raw.c", ["raw.a"]), ("raw.d", ["raw.b", "raw.c"]))
 
 
 class LogBuilder:
@@ -240,6 +242,29 @@ def read_timings(events: int, keep: bool, reuse: bool) -> dict[str, Any]:
     return out
 
 
+def compare_incremental(small: int, large: int, repeat: int) -> dict[str, Any]:
+    """Incremental folds of 100 new events on two kept workspaces, in turn (so that the
+    load of a shared machine falls on both alike): best and median of each, and ratios.
+    The workspaces ``/tmp/arco-bench-fold-{n}`` are generated and rebuilt when missing."""
+    folders = []
+    for events in (small, large):
+        folder = Path(f"/tmp/arco-bench-fold-{events}")
+        if not (folder / ".arco" / "projections").exists():
+            generate(folder, events)
+            _child(folder, "rebuild")
+            _child(folder, "incremental")  # the split of the compact files
+        folders.append(folder)
+    times: list[list[float]] = [[], []]
+    for _ in range(repeat):
+        for i, folder in enumerate(folders):
+            times[i].append(_child(folder, "incremental")["seconds"])
+    best = [min(t) for t in times]
+    median = [statistics.median(t) for t in times]
+    return {"events": [small, large], "repeat": repeat, "best_s": best, "median_s": median,
+            "ratio_best": round(best[1] / best[0], 2),
+            "ratio_median": round(median[1] / median[0], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
@@ -248,8 +273,17 @@ def main() -> None:
                         help="time the read commands instead of the fold")
     parser.add_argument("--reuse", action="store_true",
                         help="with --read: reuse a workspace kept by an earlier --read --keep")
+    parser.add_argument("--compare-incremental", nargs=2, type=int, metavar=("SMALL", "LARGE"),
+                        help="alternate incremental folds on two kept workspaces of these "
+                             "sizes (generated under /tmp when missing) and compare them")
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="with --compare-incremental: folds of each")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare_incremental:
+        small, large = args.compare_incremental
+        print(json.dumps(compare_incremental(small, large, args.repeat)))
+        return
     if args.measure:
         print(json.dumps(measure(Path(args.measure[1]), args.measure[0])))
         return
