@@ -656,3 +656,43 @@ def test_a_pool_worker_that_dies_while_idle_is_replaced(tmp_path: Path) -> None:
     states = {r["task_key"]: r["state"] for r in current_state(ws, write=False).tasks_of(run_id)}
     assert states == {"raw.a": "SUCCEEDED", "raw.b": "SUCCEEDED", "raw.c": "SUCCEEDED"}
     assert (root / "a.pid").read_text() != (root / "c.pid").read_text()
+
+
+def test_every_event_the_executor_appends_is_canonical_json(tmp_path: Path) -> None:
+    from arco_cli.identity import canonical_json
+
+    root = tmp_path / "ws"
+    noisy = script(root, "noisy.py", """
+        import os, sys
+        sys.stderr.write("bad \\x01 byte, é, 😀, \\"quoted\\" \\\\ path\\n")
+        sys.exit(1 if os.environ["ARCO_ATTEMPT"] == "1" else 0)
+    """)
+    script(root, "report.py", """
+        from arco_cli import Skip
+
+        def report(context):
+            return {"materializationId": "m\\t\\u00e9\\"\\\\", "rowCount": 2**64 - 1}
+
+        def skip(context):
+            raise Skip("nothing\\tnew é\\u2028")
+    """)
+    (root / "jobs" / "__init__.py").write_text("")
+    body = (asset("raw.noisy", [PY, noisy], max_attempts=2)
+            + '[assets."raw.report"]\npython = "jobs.report:report"\n\n'
+            + '[assets."raw.skip"]\npython = "jobs.report:skip"\n')
+    ws, definition, run_id = plan_and_trigger(root, body, ["raw.noisy", "raw.report",
+                                                           "raw.skip"])
+    execute(ws, definition, run_id, max_parallel=1)
+
+    kinds = set()
+    for record in EventLog(ws.log_dir).read():
+        event = json.loads(record.raw)
+        assert record.raw == canonical_json(event).encode("utf-8")
+        kinds.add(event["event_type"])
+    assert {"TaskStarted", "TaskFinished", "TimerRequested"} <= kinds
+    finished = [d for kind, d in task_events(ws, run_id, "raw.report") if kind == "TaskFinished"]
+    assert finished[0]["output"] == {"materializationId": 'm\té"\\', "rowCount": 2**64 - 1}
+    noisy_failed = task_events(ws, run_id, "raw.noisy")[1][1]
+    assert noisy_failed["error_message"] == 'bad \x01 byte, é, 😀, "quoted" \\ path'
+    skipped = task_events(ws, run_id, "raw.skip")[1][1]
+    assert skipped["error_message"] == "nothing\tnew é\u2028"
