@@ -178,6 +178,10 @@ class PersistedState:
     part_counts: dict[str, int] = field(default_factory=dict)
     #: (kind, generation) of the objects stored in a pack
     packed: set[tuple[str, str]] = field(default_factory=set)
+    #: runs whose per-run Parquet rows are in a delta part (by number), and the number
+    #: the next delta part gets
+    delta_runs: dict[str, int] = field(default_factory=dict)
+    next_delta: int = 0
     #: per-run tables in the compact form: the content hash sum of each Parquet
     #: bucket's rows (what the next fold needs to split the file into buckets)
     compact_sums: dict[str, list[int]] = field(default_factory=dict)
@@ -218,6 +222,11 @@ class StoredFoldState(FoldState):
     parquet_run_keys: dict[str, dict[str, Any]] | None
     #: keys of each key bucket as loaded, by map (what a rewrite of the bucket keeps)
     stored_keys: dict[int, dict[str, list[str]]]
+    #: ids of the runs in the state buckets loaded so far, as stored: a run changed by
+    #: the fold that is not among them has no Parquet rows yet (a new run)
+    stored_runs: set[str]
+    #: runs whose Parquet rows are in a delta part (by its number), not in their bucket
+    delta_runs: dict[str, int]
 
     def run_order(self) -> list[tuple[int, str, str | None]]:
         """``(triggered_at, run_id, run_key)`` of every run, read from the ``runs``
@@ -253,20 +262,25 @@ class StoredFoldState(FoldState):
         return sorted(rows, key=lambda r: (r["upstream_task_key"], r["downstream_task_key"]))
 
     def _bucket_parquet(self, table: str, run_id: str) -> list[dict[str, Any]] | None:
-        """Rows of ``run_id`` from the table's Parquet file of the run's bucket; None
-        unless in bulk mode with the bucket unloaded and the table stored in buckets."""
+        """Rows of ``run_id`` from the table's Parquet file of the run's bucket (or of
+        its delta part); None unless in bulk mode with the bucket unloaded and the table
+        stored in buckets."""
         if not self.bulk:
             return None
         if bucket_of(run_id, self.state_buckets) not in self._pending_run_buckets():
             return None
-        bucket = bucket_of(run_id, self.run_buckets)
+        delta = self.delta_runs.get(run_id)
+        bucket = bucket_of(run_id, self.run_buckets) if delta is None else -1 - delta
         key = (table, bucket)
         if key not in self.parquet_buckets:
             files = {}
             for path in self.table_files.get(table, []):
-                if not path.name.startswith("bucket-"):
+                if path.name.startswith("delta-"):
+                    files[-1 - _bucket_number(path.name)] = path
+                elif not path.name.startswith("bucket-"):
                     return None  # the compact form: one file per table
-                files[_bucket_number(path.name)] = path
+                else:
+                    files[_bucket_number(path.name)] = path
             try:
                 self.parquet_buckets[key] = read_parquet_table(files[bucket]) \
                     if bucket in files else None
@@ -393,7 +407,9 @@ class StoredFoldState(FoldState):
         fresh = self.recover(self.log_offset)
         self.recover = None
         # recovered key buckets were never loaded: a later write must scan every entry
+        # (and cannot tell new runs from stored ones)
         self.__dict__.pop("stored_keys", None)
+        self.__dict__.pop("stored_runs", None)
         maps = [getattr(self, name) for name in (*PER_RUN, *KEYED)]
         for name, current in zip((*PER_RUN, *KEYED), maps, strict=True):
             if isinstance(current, LazyMap):
@@ -545,7 +561,8 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
                 reuse: bool, layout: Layout, key_count: int,
                 previous: PersistedState | None,
                 part_counts: dict[str, int] | None = None,
-                compact_sums: dict[str, list[int]] | None = None) -> None:
+                compact_sums: dict[str, list[int]] | None = None,
+                deltas: tuple[dict[str, int], int] = ({}, 0)) -> None:
     """Write the fold state of the set ``folder``: the core pickle in the set, the
     buckets changed since ``previous`` (all of them unless ``reuse``) as new objects of
     the set's generation, the others by the name of their existing objects. Must run
@@ -590,7 +607,8 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core.__class__ = FoldState
     for name in ("objects", "outcome_objects", "run_buckets", "state_buckets",
                  "recover", "runs_files", "parquet_runs", "table_files", "bulk",
-                 "parquet_buckets", "stored_keys", "parquet_run_keys"):
+                 "parquet_buckets", "stored_keys", "parquet_run_keys", "stored_runs",
+                 "delta_runs"):
         core.__dict__.pop(name, None)
     for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
@@ -601,7 +619,8 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
         writer.objects, layout, key_count, part_counts or {},
-        {entry for entry in writer.reader.packed if entry[1] in in_use}, compact_sums or {}))
+        {entry for entry in writer.reader.packed if entry[1] in in_use}, deltas[0], deltas[1],
+        compact_sums or {}))
     (folder / OBJECTS_FILE).write_text(
         json.dumps(sorted(generations_of(writer.objects))) + "\n", encoding="utf-8")
 
@@ -724,6 +743,8 @@ def read_state(folder: Path) -> PersistedState | None:
     state.table_files = {}
     state.bulk = False
     state.stored_keys = {}
+    state.stored_runs = set()
+    state.delta_runs = persisted.delta_runs
     state.parquet_buckets = {}
     run_objects = persisted.objects.get(RUNS, {})
     key_objects = persisted.objects.get(KEYS, {})
@@ -738,6 +759,8 @@ def read_state(folder: Path) -> PersistedState | None:
             return
         pending_runs.discard(bucket)
         for name, values in loaded.items():
+            if name != "dependents":
+                state.stored_runs.update(values)
             dict.update(getattr(state, name), values)
 
     def load_keys(bucket: int) -> None:

@@ -261,7 +261,7 @@ def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Pa
     doc = read_manifest(second)
     assert doc is not None
     files = doc["tables"]["tasks"]["files"]
-    assert all(f.startswith("tasks/bucket-") for f in files)
+    assert all(f.startswith(("tasks/bucket-", "tasks/delta-")) for f in files)
     unchanged = [f for f in files if (first / f).exists()
                  and os.path.samefile(first / f, second / f)]
     assert 0 < len(unchanged) < len(files)
@@ -496,7 +496,7 @@ def test_per_run_parts_merged_event_by_event_stay_sorted_and_equal_a_rebuild(
         assert doc is not None
         for table in ("runs", "tasks", "dep_satisfaction"):
             for name in doc["tables"][table]["files"]:
-                assert name.startswith(f"{table}/bucket-")
+                assert name.startswith((f"{table}/bucket-", f"{table}/delta-"))
                 rows = pq.read_table(folder / name).to_pylist()
                 keys = [tuple(r[c] for c in PRIMARY_KEYS[table]) for r in rows]
                 assert keys == sorted(keys), (table, name)
@@ -600,4 +600,75 @@ def test_the_fold_after_a_rebuild_splits_the_compact_tables_into_buckets(
                     for r in pq.read_table(folder / name).to_pylist()]
             assert keys == sorted(keys)
         assert read_rows(folder, table) == fold_lines(lines).rows(table)
+    assert _content(folder) == _content_of_rebuild(ws)
+
+
+@pytest.mark.parametrize("settle_runs", [1, 4096])
+@pytest.mark.parametrize("scenario", ["cancel", "skip_cascade", "lineage", "duplicates"])
+def test_new_runs_wait_in_delta_parts_until_settled_and_every_set_equals_a_rebuild(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str,
+        settle_runs: int) -> None:
+    import pyarrow.parquet as pq
+
+    from arco_cli.projections import store
+    from arco_cli.projections.schemas import PRIMARY_KEYS
+
+    monkeypatch.setattr(store, "SETTLE_RUNS", settle_runs)
+    # bucket counts stay as first chosen (a re-bucketing would rewrite every part)
+    ws = make_workspace(tmp_path / "ws")
+    lines = scenario_lines(scenario)
+    append(ws, lines[:3])
+    fold_workspace(ws)
+    had_deltas: list[bool] = []
+    for start in range(3, len(lines), 2):
+        append(ws, lines[start:start + 2])
+        fold_workspace(ws)
+        folder = ws.projections_dir.resolve()
+        doc = read_manifest(folder)
+        assert doc is not None
+        expected = fold_lines(lines[:start + 2])
+        for table in ("runs", "tasks", "dep_satisfaction"):
+            files = doc["tables"][table]["files"]
+            for name in files:
+                keys = [tuple(r[c] for c in PRIMARY_KEYS[table])
+                        for r in pq.read_table(folder / name).to_pylist()]
+                assert keys == sorted(keys)
+            # each row in exactly one part, and the parts' union is the table
+            assert read_rows(folder, table) == expected.rows(table)
+        had_deltas.append(any("/delta-" in f for t in ("runs", "tasks", "dep_satisfaction")
+                              for f in doc["tables"][t]["files"]))
+        # a stored state read back in bulk (Parquet) mode answers from delta parts as
+        # from buckets
+        state = current_state(ws)
+        assert state.rows("runs") == expected.rows("runs")
+        for run_id in sorted(r["run_id"] for r in expected.rows("runs")):
+            assert state.tasks_of(run_id) == expected.tasks_of(run_id)
+            assert state.edges_of(run_id) == expected.edges_of(run_id)
+    assert any(had_deltas)
+    settled = any(a and not b for a, b in zip(had_deltas, had_deltas[1:], strict=False))
+    assert settled == (settle_runs < 4096)
+    assert _content(ws.projections_dir.resolve()) == _content_of_rebuild(ws)
+
+
+def test_a_state_that_cannot_tell_new_runs_rewrites_the_per_run_tables_whole(
+        tmp_path: Path) -> None:
+    from arco_cli.projections.store import write_projection_set
+    from arco_cli.projections.update import fold_log
+
+    ws = make_workspace(tmp_path / "ws")
+    lines = scenario_lines("skip_cascade")
+    append(ws, lines[:4])
+    fold_workspace(ws)
+    append(ws, lines[4:9])
+    fold_workspace(ws)  # runs now wait in a delta part
+    doc = read_manifest(ws.projections_dir.resolve())
+    assert doc is not None and any("/delta-" in f for f in doc["tables"]["runs"]["files"])
+    append(ws, lines[9:])
+    folded = fold_log(ws)
+    # as after a recovery from the log: the loaded run buckets are unknown
+    del folded.state.__dict__["stored_runs"]
+    folder = write_projection_set(ws.projections_dir, folded.state, folded.previous,
+                                  folded.previous_folder)
+    doc = read_manifest(folder)
+    assert doc is not None and not any("/delta-" in f for f in doc["tables"]["runs"]["files"])
     assert _content(folder) == _content_of_rebuild(ws)
