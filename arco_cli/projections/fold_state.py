@@ -55,8 +55,10 @@ STATE_FORMAT = 10
 #: scratch and doubled at least twofold when the log outgrows them): a small workspace
 #: keeps few files, a 1M-event one keeps each bucket small. The per-run Parquet tables
 #: are split in fewer buckets than the pickled state: their files are hard-linked into
-#: every set (external readers read the set's folder), the state objects are not.
-MAX_RUN_BUCKETS = 256
+#: every set (external readers read the set's folder), the state objects are not, and
+#: new runs go to small delta parts first (store.SETTLE_RUNS), so a bucket is rewritten
+#: only when one of its runs changes later or when the delta parts are settled.
+MAX_RUN_BUCKETS = 64
 MAX_STATE_BUCKETS = 4096
 MAX_KEY_BUCKETS = 16384
 KEYS_PER_RUN_BUCKET = 250
@@ -614,15 +616,15 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
         setattr(core, name, {})
     core.unpersisted_outcomes = []
     core.unpersisted_keys = []
-    writer.check_reused()
     in_use = generations_of(writer.objects)
+    writer.check_reused(in_use)
     _dump(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
         writer.objects, layout, key_count, part_counts or {},
         {entry for entry in writer.reader.packed if entry[1] in in_use}, deltas[0], deltas[1],
         compact_sums or {}))
     (folder / OBJECTS_FILE).write_text(
-        json.dumps(sorted(generations_of(writer.objects))) + "\n", encoding="utf-8")
+        json.dumps(sorted(in_use)) + "\n", encoding="utf-8")
 
 
 class _ObjectWriter:
@@ -666,11 +668,11 @@ class _ObjectWriter:
         _dump(folder / f"{kind}.idx", index, mkdir=False)
         self.reader.packed.add((kind, self.generation))
 
-    def check_reused(self) -> None:
+    def check_reused(self, in_use: set[str]) -> None:
         """The objects named from the previous set must still be there: a writer that
         continued an older set (another writer replaced it meanwhile) may name objects
         already collected; it then rebuilds (FileNotFoundError, as for a vanished set)."""
-        for generation in generations_of(self.objects) - {self.generation}:
+        for generation in in_use - {self.generation}:
             if not (self.root / generation).is_dir():
                 raise FileNotFoundError(self.root / generation)
 
