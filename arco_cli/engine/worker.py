@@ -80,6 +80,16 @@ class TaskContext:
 
     __hash__ = None  # type: ignore[assignment]  # partition_values is a dict
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled (multiprocessing, copy) without its logger, which is set up again on
+        # first use wherever it is unpickled
+        return {name: object.__getattribute__(self, name) for name in (*_FIELDS, "_log_path")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_log", None)
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
         return f"TaskContext({inner})"

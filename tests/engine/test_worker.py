@@ -51,9 +51,14 @@ def mutate(ctx):
     ctx.attempt = 9
 
 def compare(ctx):
+    import copy, pickle
     same = type(ctx)(**{k: getattr(ctx, k) for k in (
         "run_id", "task_key", "asset_key", "partition_key", "partition_values", "attempt",
         "attempt_id", "workspace")}, log_path=ctx.workspace / "other.log")
+    ctx.log.info("before pickling")
+    thawed = pickle.loads(pickle.dumps(ctx))
+    thawed.log.info("after pickling")
+    assert thawed == ctx == copy.copy(ctx) and thawed.log is ctx.log
     return {"materializationId": f"{same == ctx} {repr(ctx)}"}
 '''
 
@@ -199,3 +204,4 @@ def test_the_context_is_read_only_and_compares_by_its_attributes(tmp_path: Path)
         "True TaskContext(run_id='run_1', task_key='raw.orders', asset_key='raw.orders', "
         "partition_key='date=d:2025-01-15', partition_values={'date': '2025-01-15'}, "
         f"attempt=2, attempt_id='att_1', workspace=PosixPath('{root}'))")}
+    assert (tmp_path / "1.log").read_text().count("pickling") == 2
