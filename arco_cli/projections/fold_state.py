@@ -63,6 +63,9 @@ MAX_STATE_BUCKETS = 4096
 MAX_KEY_BUCKETS = 16384
 KEYS_PER_RUN_BUCKET = 250
 KEYS_PER_KEY_BUCKET = 100
+#: run-key lookups of unloaded key buckets answered by loading the bucket before a stored
+#: state reads the whole run-key index from Parquet instead
+KEY_LOOKUPS_BEFORE_BULK = 16
 #: FoldState maps keyed by run id
 PER_RUN = ("runs", "tasks", "deps", "dependents")
 #: FoldState maps keyed by a string key in the key buckets: the fold only ever reads or
@@ -229,6 +232,8 @@ class StoredFoldState(FoldState):
     stored_runs: set[str]
     #: runs whose Parquet rows are in a delta part (by its number), not in their bucket
     delta_runs: dict[str, int]
+    #: run-key lookups of unloaded key buckets so far (see :meth:`_many_key_lookups`)
+    key_lookups: int
 
     def run_order(self) -> list[tuple[int, str, str | None]]:
         """``(triggered_at, run_id, run_key)`` of every run, read from the ``runs``
@@ -349,7 +354,8 @@ class StoredFoldState(FoldState):
                                                            self.workspace_id):
             index = self.run_key_index
             if isinstance(index, LazyMap) and index._pending \
-                    and index._bucket(pk[2]) in index._pending:
+                    and index._bucket(pk[2]) in index._pending \
+                    and self._many_key_lookups():
                 stored = self._stored_run_keys()
                 if stored is not None:
                     found = stored.get(pk[2])
@@ -359,6 +365,16 @@ class StoredFoldState(FoldState):
             if rows is not None:
                 return rows[0] if rows else None
         return super().get(table, pk)
+
+    def _many_key_lookups(self) -> bool:
+        """Whether run-key lookups of unloaded key buckets should be answered from the
+        whole index in Parquet (read once) rather than by loading their small key
+        buckets: yes once :data:`KEY_LOOKUPS_BEFORE_BULK` lookups were made (``arco
+        conflicts`` looks up every conflict's key; ``explain`` one)."""
+        if self.parquet_run_keys is not None:
+            return True
+        self.key_lookups += 1
+        return self.key_lookups > KEY_LOOKUPS_BEFORE_BULK
 
     def _pending_run_buckets(self) -> set[int]:
         runs = self.runs
@@ -610,7 +626,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     for name in ("objects", "outcome_objects", "run_buckets", "state_buckets",
                  "recover", "runs_files", "parquet_runs", "table_files", "bulk",
                  "parquet_buckets", "stored_keys", "parquet_run_keys", "stored_runs",
-                 "delta_runs"):
+                 "delta_runs", "key_lookups"):
         core.__dict__.pop(name, None)
     for name in (*PER_RUN, *KEYED):
         setattr(core, name, {})
@@ -746,6 +762,7 @@ def read_state(folder: Path) -> PersistedState | None:
     state.bulk = False
     state.stored_keys = {}
     state.stored_runs = set()
+    state.key_lookups = 0
     state.delta_runs = persisted.delta_runs
     state.parquet_buckets = {}
     run_objects = persisted.objects.get(RUNS, {})

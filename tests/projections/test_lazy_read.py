@@ -232,3 +232,37 @@ def test_the_run_key_index_of_unread_key_buckets_comes_from_parquet_and_matches_
         pk = ("local", "default", run_key)
         assert state.get("run_key_index", pk) == expected.get("run_key_index", pk)
     assert index._pending == pending  # no key bucket loaded for it
+
+
+@pytest.mark.parametrize("lookups", [1, 40])
+def test_few_run_key_lookups_load_their_key_buckets_and_many_read_the_index_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookups: int) -> None:
+    from arco_cli.projections import fold_state
+
+    monkeypatch.setattr(fold_state, "KEY_LOOKUPS_BEFORE_BULK", 1)
+    lines = scenario_lines("run_keys")
+    ws = make_workspace(tmp_path / "ws")
+    append(ws, lines)
+    fold_workspace(ws)
+    state = current_state(ws, write=False)
+    assert isinstance(state, StoredFoldState)
+    expected = fold_lines(lines)
+    keys = sorted(dict.keys(expected.run_key_index))
+    asked = [keys[i % len(keys)] for i in range(lookups)]
+    index = state.run_key_index
+    assert isinstance(index, LazyMap)
+    pending = set(index._pending)
+    for run_key in asked:
+        pk = ("local", "default", run_key)
+        assert state.get("run_key_index", pk) == expected.get("run_key_index", pk)
+    loaded = pending - index._pending
+    if lookups == 1:
+        # explain asks once: its key bucket is loaded, the index is not read from Parquet
+        assert len(loaded) == 1 and state.parquet_run_keys is None
+    else:
+        # conflicts asks for every conflict's key: a few buckets are loaded, then any
+        # further unloaded bucket is answered from the index read once from Parquet
+        assert len(loaded) <= 1
+        asked_buckets = {index._bucket(run_key) for run_key in asked} & pending
+        assert len(asked_buckets) == 2  # the scenario's two run keys, apart
+        assert state.parquet_run_keys is not None
