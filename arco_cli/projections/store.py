@@ -139,37 +139,77 @@ def _write_parquet(path: Path, table: str, columns: list[list[Any]]) -> None:
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
 
 
-#: rows transposed at a time into columns
-TRANSPOSE_ROWS = 20_000
+#: rows transposed at a time into columns (and written as one row group) by a rebuild
+TRANSPOSE_ROWS = 100_000
 
 
-def _table_columns(state: FoldState, table: str) -> list[list[Any]]:
-    """The table's columns in PK order, read from the fold's rows without copying them
-    (a 1M-event state would otherwise be duplicated while it is written)."""
-    if table in ("runs", "tasks", "dep_satisfaction"):
-        sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
-                                              "dep_satisfaction": state.deps}
-        source = sources[table]
-        if table == "runs":
-            rows: list[Any] = [source[k] for k in sorted(source)]
-        else:
-            rows = [inner[k] for r in sorted(source) for inner in (source[r],)
-                    for k in sorted(inner)]
-        names = column_names(table)
-        columns: list[list[Any]] = [[] for _ in names]
-        if rows:
-            values = type(rows[0]).VALUES
-            # each row's values in one C call, transposed by zip, a slice at a time (a
-            # bounded copy of the rows)
-            for start in range(0, len(rows), TRANSPOSE_ROWS):
-                chunk = zip(*map(values, rows[start:start + TRANSPOSE_ROWS]), strict=True)
-                for column, part in zip(columns, chunk, strict=True):
-                    column.extend(part)
-        if "attempt_history" in names:
-            at = names.index("attempt_history")
+def _column_slices(state: FoldState, table: str) -> Iterator[list[list[Any]]]:
+    """The table's columns in PK order, a slice of :data:`TRANSPOSE_ROWS` rows at a
+    time for the per-run tables (read from the fold's rows without copying them: a
+    1M-event state would otherwise be duplicated while it is written), in one piece for
+    the others; at least one (possibly empty) slice."""
+    names = column_names(table)
+    if table not in BUCKETED:
+        yield _dict_columns(table, state.rows(table))
+        return
+    sources: dict[str, dict[str, Any]] = {"runs": state.runs, "tasks": state.tasks,
+                                          "dep_satisfaction": state.deps}
+    source = sources[table]
+    if table == "runs":
+        rows: list[Any] = [source[k] for k in sorted(source)]
+    else:
+        rows = [inner[k] for r in sorted(source) for inner in (source[r],)
+                for k in sorted(inner)]
+    if not rows:
+        yield [[] for _ in names]
+        return
+    values = type(rows[0]).VALUES
+    at = names.index("attempt_history") if "attempt_history" in names else None
+    for start in range(0, len(rows), TRANSPOSE_ROWS):
+        # each row's values in one C call, transposed by zip
+        columns = [list(part) for part in zip(*map(values, rows[start:start + TRANSPOSE_ROWS]),
+                                              strict=True)]
+        if at is not None:
             columns[at] = [attempt_history_json(history) for history in columns[at]]
-        return columns
-    return _dict_columns(table, state.rows(table))
+        yield columns
+
+
+def _write_compact(folder: Path, state: FoldState, table: str,
+                   layout: Layout) -> tuple[int, int, list[int] | None]:
+    """``{table}.parquet`` (the compact form, ``fold --rebuild``), written a slice at a
+    time so that a 1M-event rebuild never holds a whole table as columns; (rows, content
+    hash sum, hash sums by bucket for the tables stored in buckets between rebuilds:
+    the next fold splits the file into buckets without hashing it again)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(table)
+    column = _bucketing(table, 0, layout)[0] if table in BUCKETED or table in KEY_BUCKETED \
+        else None
+    at = column_names(table).index(column) if column is not None else 0
+    count = total = 0
+    sums: list[int] | None = None
+    with pq.ParquetWriter(folder / f"{table}.parquet", schema) as writer:
+        for columns in _column_slices(state, table):
+            writer.write_table(pa.Table.from_arrays(
+                [pa.array(values, type=schema.field(i).type)
+                 for i, values in enumerate(columns)], schema=schema))
+            rows = len(columns[0])
+            count += rows
+            if column is None:
+                total = hash_sum(zip(*columns, strict=True), total)
+                continue
+            if sums is None:
+                # per-run tables: the layout's count; key-hashed ones (one slice): by rows
+                sums = [0] * _bucketing(table, rows, layout)[1]
+            for bucket, value in enumerate(hash_sums_by(
+                    zip(*columns, strict=True), _buckets_of(columns[at], len(sums)),
+                    len(sums))):
+                sums[bucket] += value
+    if sums is not None:
+        sums = [value % 2**256 for value in sums]
+        total = sum(sums)
+    return count, total % 2**256, sums
 
 
 def _dict_columns(table: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
@@ -251,20 +291,9 @@ def _write_set(link: Path, state: FoldState, previous: PersistedState | None,
             table_parts, part_counts[table] = _write_key_parts(
                 folder, state, table, previous, previous_folder)
         else:
-            columns = _table_columns(state, table)
-            count = len(columns[0])
-            _write_parquet(folder / f"{table}.parquet", table, columns)
-            if table in BUCKETED or table in KEY_BUCKETED:
-                # hashed by the bucket each row will go to, so that the next fold
-                # splits the compact file into buckets without hashing it again
-                column, buckets = _bucketing(table, count, layout)
-                compact_sums[table] = hash_sums_by(
-                    zip(*columns, strict=True),
-                    _buckets_of(columns[column_names(table).index(column)], buckets),
-                    buckets)
-                total = sum(compact_sums[table])
-            else:
-                total = hash_sum(zip(*columns, strict=True)) if count else 0
+            count, total, sums = _write_compact(folder, state, table, layout)
+            if sums is not None:
+                compact_sums[table] = sums
             tables[table] = {"files": [f"{table}.parquet"], "row_count": count,
                              "content_sha256": hex_digest(total)}
             continue

@@ -571,15 +571,19 @@ def test_incremental_folds_with_many_state_buckets_equal_a_rebuild(
 
 
 @pytest.mark.usefixtures("many_buckets")
+@pytest.mark.parametrize("slice_rows", [100_000, 2])
 @pytest.mark.parametrize("scenario", ["cancel", "retries", "lineage", "run_keys"])
 def test_the_fold_after_a_rebuild_splits_the_compact_tables_into_buckets(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str,
+        slice_rows: int) -> None:
     import pyarrow.parquet as pq
 
     from arco_cli.projections import store
     from arco_cli.projections.schemas import PRIMARY_KEYS
 
     monkeypatch.setattr(store, "ROWS_PER_KEY_PART", 1)  # key-hashed tables in parts too
+    # the rebuild writes its compact files a slice of rows at a time
+    monkeypatch.setattr(store, "TRANSPOSE_ROWS", slice_rows)
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines(scenario)
     half = len(lines) // 2
