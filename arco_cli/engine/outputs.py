@@ -113,7 +113,9 @@ def stderr_tail(path: Path) -> str:
             data = fh.read()
     except FileNotFoundError:
         return ""
-    lines = data.decode("utf-8", errors="replace").rstrip().splitlines()
+    # lines end at "\n" (or "\r\n") only: str.splitlines would also cut at form feeds,
+    # U+2028 and the like, and the join would turn those into newlines in the message
+    lines = data.decode("utf-8", errors="replace").rstrip().replace("\r\n", "\n").split("\n")
     return "\n".join(lines[-STDERR_TAIL_LINES:])[-MESSAGE_LIMIT:]
 
 
