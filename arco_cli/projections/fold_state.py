@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
-import shutil
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,11 +42,21 @@ from typing import Any
 
 from arco_cli.fold import FoldState
 from arco_cli.fold.state import OUTCOME_COLUMNS, OUTCOME_RUN_ID, LazyMap
+from arco_cli.projections.objects import (
+    KEYS,
+    OBJECTS_FILE,
+    OUTCOMES,
+    RUNS,
+    ObjectReader,
+    Objects,
+    ObjectWriter,
+    dump_pickle,
+    generations_of,
+    load_pickle,
+    objects_root,
+)
 
 CORE_FILE = "_state/fold.pickle"
-OBJECTS_FILE = "_state/objects.json"
-#: the folder of shared state objects, beside the sets in ``projections.d``
-OBJECTS_DIR = "_objects"
 #: bump when the pickled FoldState layout changes: an old state then forces a rebuild
 STATE_FORMAT = 10
 #: bucket counts grow with the log (powers of two, chosen when a set is written from
@@ -106,49 +114,6 @@ class Layout:
         return wanted.run_buckets >= 4 * self.run_buckets \
             or wanted.key_buckets >= 4 * self.key_buckets \
             or wanted.state_buckets >= 4 * self.state_buckets
-
-
-#: what the state objects hold, by kind: run state, keys, outcomes by run
-RUNS, KEYS, OUTCOMES = "runs", "keys", "outcomes"
-#: which object holds each bucket: kind → bucket → generation
-Objects = dict[str, dict[int, str]]
-
-
-def objects_root(folder: Path) -> Path:
-    """The shared object folder of the set ``folder`` (in ``projections.d``)."""
-    return folder.parent / OBJECTS_DIR
-
-
-def object_path(root: Path, kind: str, bucket: int, generation: str) -> Path:
-    return root / generation / f"{kind}-{bucket:05d}.pickle"
-
-
-#: a write of at least this many buckets of one kind (a set written from scratch) goes
-#: into one pack file with an index instead of a file per bucket: tens of thousands of
-#: small files cost seconds to create and again to delete
-PACK_MIN_BUCKETS = 32
-
-
-class ObjectReader:
-    """Loads bucket objects, from their own file or from a generation's pack (whose
-    index is read once)."""
-
-    def __init__(self, root: Path, packed: set[tuple[str, str]]) -> None:
-        self.root = root
-        self.packed = packed
-        self._indexes: dict[tuple[str, str], dict[int, tuple[int, int]]] = {}
-
-    def load(self, kind: str, bucket: int, generation: str) -> Any:
-        if (kind, generation) not in self.packed:
-            return _load(object_path(self.root, kind, bucket, generation))
-        index = self._indexes.get((kind, generation))
-        if index is None:
-            index = _load(self.root / generation / f"{kind}.idx")
-            self._indexes[(kind, generation)] = index
-        offset, length = index[bucket]
-        with (self.root / generation / f"{kind}.pack").open("rb") as fh:
-            fh.seek(offset)
-            return pickle.loads(fh.read(length))
 
 
 def _bucket_number(name: str) -> int:
@@ -494,18 +459,6 @@ def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
 
 
-def _dump(path: Path, value: Any, *, mkdir: bool = True) -> None:
-    if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _load(path: Path) -> Any:
-    with path.open("rb") as fh:
-        return pickle.load(fh)
-
-
 def dirty_buckets(state: FoldState, since: str | None, count: int) -> set[int] | None:
     """Buckets holding a per-run row changed after event ``since`` (every change to such
     a row sets its ``row_version`` to the event id); None means all of them."""
@@ -593,7 +546,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
 
         load_everything(state)
     root = objects_root(folder)
-    writer = _ObjectWriter(root, folder.name, previous.objects if reuse and previous
+    writer = ObjectWriter(root, folder.name, previous.objects if reuse and previous
                            else {}, previous.packed if reuse and previous else set())
     dirty = dirty_buckets(state, since, layout.state_buckets) if reuse else None
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
@@ -634,7 +587,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
     core.unpersisted_keys = []
     in_use = generations_of(writer.objects)
     writer.check_reused(in_use)
-    _dump(folder / CORE_FILE, PersistedState(
+    dump_pickle(folder / CORE_FILE, PersistedState(
         STATE_FORMAT, (state.watermark_event_id, state.log_offset), core, parts,
         writer.objects, layout, key_count, part_counts or {},
         {entry for entry in writer.reader.packed if entry[1] in in_use}, deltas[0], deltas[1],
@@ -643,61 +596,7 @@ def write_state(folder: Path, state: FoldState, parts: dict[str, list[Part]],
         json.dumps(sorted(in_use)) + "\n", encoding="utf-8")
 
 
-class _ObjectWriter:
-    """Writes changed buckets as objects of one generation; tracks every bucket's
-    object (the previous set's for the buckets it does not write)."""
-
-    def __init__(self, root: Path, generation: str, previous: Objects,
-                 packed: set[tuple[str, str]]) -> None:
-        self.root = root
-        self.generation = generation
-        self.objects: Objects = {kind: dict(by_bucket) for kind, by_bucket in previous.items()}
-        self.reader = ObjectReader(root, set(packed))
-        self._folder_made = False
-
-    def write(self, kind: str, buckets: dict[int, Any]) -> None:
-        if not buckets:
-            return
-        if not self._folder_made:
-            (self.root / self.generation).mkdir(parents=True, exist_ok=True)
-            self._folder_made = True
-        by_bucket = self.objects.setdefault(kind, {})
-        if len(buckets) >= PACK_MIN_BUCKETS:
-            self._write_pack(kind, buckets)
-        else:
-            for bucket, value in buckets.items():
-                _dump(object_path(self.root, kind, bucket, self.generation), value,
-                      mkdir=False)
-        for bucket in buckets:
-            by_bucket[bucket] = self.generation
-
-    def _write_pack(self, kind: str, buckets: dict[int, Any]) -> None:
-        index: dict[int, tuple[int, int]] = {}
-        folder = self.root / self.generation
-        with (folder / f"{kind}.pack").open("wb") as fh:
-            offset = 0
-            for bucket in sorted(buckets):
-                data = pickle.dumps(buckets[bucket], protocol=pickle.HIGHEST_PROTOCOL)
-                fh.write(data)
-                index[bucket] = (offset, len(data))
-                offset += len(data)
-        _dump(folder / f"{kind}.idx", index, mkdir=False)
-        self.reader.packed.add((kind, self.generation))
-
-    def check_reused(self, in_use: set[str]) -> None:
-        """The objects named from the previous set must still be there: a writer that
-        continued an older set (another writer replaced it meanwhile) may name objects
-        already collected; it then rebuilds (FileNotFoundError, as for a vanished set)."""
-        for generation in in_use - {self.generation}:
-            if not (self.root / generation).is_dir():
-                raise FileNotFoundError(self.root / generation)
-
-
-def generations_of(objects: Objects) -> set[str]:
-    return {generation for by_bucket in objects.values() for generation in by_bucket.values()}
-
-
-def _write_outcome_buckets(writer: _ObjectWriter, state: FoldState, count: int,
+def _write_outcome_buckets(writer: ObjectWriter, state: FoldState, count: int,
                            reuse: bool) -> None:
     """Outcome rows by run id in state buckets. Continuing a set, only the buckets of
     runs with new outcomes are rewritten (their stored rows plus the new ones); the
@@ -741,7 +640,7 @@ def read_state(folder: Path) -> PersistedState | None:
     """The persisted state of ``folder``, its run and key buckets loaded on first touch;
     None when it is of another format. The caller must be done with the state (or call
     :func:`~arco_cli.fold.state.load_everything`) before the folder can disappear."""
-    persisted = _load(folder / CORE_FILE)
+    persisted = load_pickle(folder / CORE_FILE)
     if not isinstance(persisted, PersistedState) or persisted.state_format != STATE_FORMAT:
         return None
     state = persisted.state
@@ -799,33 +698,3 @@ def read_state(folder: Path) -> PersistedState | None:
     for name in KEYED:
         setattr(state, name, LazyMap(lambda k: bucket_of(k, keys), load_keys, pending_keys))
     return persisted
-
-
-def referenced_generations(folder: Path) -> set[str] | None:
-    """The object generations the set ``folder`` refers to; None if unknown (a set
-    being written, or of another layout, whose objects must not be collected)."""
-    try:
-        names = json.loads((folder / OBJECTS_FILE).read_bytes())
-    except FileNotFoundError:
-        return set() if (folder / "manifest.json").exists() else None
-    except (OSError, ValueError):
-        return None
-    return {str(name) for name in names} if isinstance(names, list) else None
-
-
-def collect_objects(versions: Path, kept: list[Path]) -> None:
-    """Remove the object generations no kept set refers to (under the projections lock,
-    after the kept sets are final). Objects of a set that a reader still reads from
-    after its removal are recovered by that reader from the log, as a vanished set's."""
-    root = versions / OBJECTS_DIR
-    if not root.is_dir():
-        return
-    keep: set[str] = set()
-    for folder in kept:
-        generations = referenced_generations(folder)
-        if generations is None:
-            return  # cannot tell: keep everything this time
-        keep |= generations
-    for entry in root.iterdir():
-        if entry.name not in keep:
-            shutil.rmtree(entry, ignore_errors=True)

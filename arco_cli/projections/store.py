@@ -33,18 +33,17 @@ from arco_cli.fold.state import OUTCOME_COLUMNS, attempt_history_json, load_ever
 from arco_cli.identity import canonical_json, secret_check
 from arco_cli.projections.content import hash_sum, hash_sums_by, hex_digest
 from arco_cli.projections.fold_state import (
-    OBJECTS_DIR,
     Layout,
     Part,
     PersistedState,
     StoredFoldState,
     _bucket_number,
     bucket_of,
-    collect_objects,
     dirty_buckets,
     read_state,
     write_state,
 )
+from arco_cli.projections.objects import OBJECTS_DIR, collect_objects
 from arco_cli.projections.schemas import (
     COLUMNS,
     PRIMARY_KEYS,

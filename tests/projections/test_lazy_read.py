@@ -35,7 +35,9 @@ def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
         monkeypatch.setattr(fold_state, "MAX_RUN_BUCKETS", 2)
     if request.param == "packed":
         # every bucket write goes into a pack file, as a rebuild's does
-        monkeypatch.setattr(fold_state, "PACK_MIN_BUCKETS", 1)
+        from arco_cli.projections import objects
+
+        monkeypatch.setattr(objects, "PACK_MIN_BUCKETS", 1)
 
 
 def _pending_run_buckets(state: FoldState) -> set[int]:

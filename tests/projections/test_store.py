@@ -171,7 +171,7 @@ def test_swap_keeps_the_replaced_set_for_readers_that_resolved_it(tmp_path: Path
     assert sorted(p.name for p in (ws.arco_dir / "projections.d").iterdir()) == sorted(
         [second.name, third.name, "_objects"])
     # the state objects left are exactly those the two kept sets refer to
-    from arco_cli.projections.fold_state import referenced_generations
+    from arco_cli.projections.objects import referenced_generations
 
     kept = (referenced_generations(second) or set()) | (referenced_generations(third) or set())
     assert third.name in kept
@@ -242,7 +242,9 @@ def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
         monkeypatch.setattr(fold_state, "MAX_RUN_BUCKETS", 2)
     if request.param == "packed":
         # every bucket write goes into a pack file, as a rebuild's does
-        monkeypatch.setattr(fold_state, "PACK_MIN_BUCKETS", 1)
+        from arco_cli.projections import objects
+
+        monkeypatch.setattr(objects, "PACK_MIN_BUCKETS", 1)
 
 
 @pytest.mark.parametrize("many_buckets", ["coupled"], indirect=True)
