@@ -116,7 +116,7 @@ class Layout:
             or wanted.state_buckets >= 4 * self.state_buckets
 
 
-def _bucket_number(name: str) -> int:
+def bucket_number(name: str) -> int:
     """``bucket-042.parquet`` → 42."""
     return int(name.rsplit("-", 1)[1].split(".", 1)[0])
 
@@ -144,7 +144,7 @@ class PersistedState:
     layout: Layout = field(default_factory=lambda: Layout(1, 1, 1))
     #: consumed idempotency keys (the growth measure of :class:`Layout`)
     key_count: int = 0
-    #: bucket counts of the tables stored in key-hashed parts (store.KEY_BUCKETED)
+    #: bucket counts of the tables stored in key-hashed parts (key_parts.KEY_BUCKETED)
     part_counts: dict[str, int] = field(default_factory=dict)
     #: (kind, generation) of the objects stored in a pack
     packed: set[tuple[str, str]] = field(default_factory=set)
@@ -248,11 +248,11 @@ class StoredFoldState(FoldState):
             files = {}
             for path in self.table_files.get(table, []):
                 if path.name.startswith("delta-"):
-                    files[-1 - _bucket_number(path.name)] = path
+                    files[-1 - bucket_number(path.name)] = path
                 elif not path.name.startswith("bucket-"):
                     return None  # the compact form: one file per table
                 else:
-                    files[_bucket_number(path.name)] = path
+                    files[bucket_number(path.name)] = path
             try:
                 self.parquet_buckets[key] = read_parquet_table(files[bucket]) \
                     if bucket in files else None

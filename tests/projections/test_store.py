@@ -366,9 +366,9 @@ def test_incremental_fold_reads_only_the_state_buckets_its_events_need(tmp_path:
 
 def test_fold_after_a_rebuild_continues_the_compact_file_as_the_first_part(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from arco_cli.projections import store
+    from arco_cli.projections import parts
 
-    monkeypatch.setattr(store, "MERGE_SIZE_RATIO", 0)  # no merge of the small new part
+    monkeypatch.setattr(parts, "MERGE_SIZE_RATIO", 0)  # no merge of the small new part
     ws = make_workspace(tmp_path / "ws")
     append(ws, LINES[:15])
     fold_workspace(ws, rebuild=True)
@@ -445,10 +445,10 @@ def test_buckets_are_re_chosen_when_the_log_outgrows_them(
 @pytest.mark.parametrize("scenario", ["run_keys", "duplicates", "lineage", "backfills"])
 def test_key_hashed_tables_folded_event_by_event_equal_a_rebuild(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str) -> None:
-    from arco_cli.projections import store
+    from arco_cli.projections import key_parts
 
     # one row per bucket wanted: run keys and partitions spread over several parts
-    monkeypatch.setattr(store, "ROWS_PER_KEY_PART", 1)
+    monkeypatch.setattr(key_parts, "ROWS_PER_KEY_PART", 1)
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines(scenario)
     fold_workspace(ws)  # a set of the empty log first: no watermark to compare with
@@ -462,20 +462,20 @@ def test_key_hashed_tables_folded_event_by_event_equal_a_rebuild(
         after = ws.projections_dir.resolve()
         doc = read_manifest(after)
         assert doc is not None
-        for table in store.KEY_BUCKETED:
+        for table in key_parts.KEY_BUCKETED:
             files = doc["tables"][table]["files"]
             assert all(f.startswith(f"{table}/bucket-") for f in files)
             linked += sum((before / f).exists() and os.path.samefile(before / f, after / f)
                           for f in files)
     folder = ws.projections_dir.resolve()
     incremental = _content(folder)
-    rows = {table: read_rows(folder, table) for table in store.KEY_BUCKETED}
+    rows = {table: read_rows(folder, table) for table in key_parts.KEY_BUCKETED}
     assert linked > 0
     assert incremental == _content_of_rebuild(ws)
     rebuilt = ws.projections_dir.resolve()
-    assert rows == {table: read_rows(rebuilt, table) for table in store.KEY_BUCKETED}
+    assert rows == {table: read_rows(rebuilt, table) for table in key_parts.KEY_BUCKETED}
     expected = fold_lines(lines)
-    assert rows == {table: expected.rows(table) for table in store.KEY_BUCKETED}
+    assert rows == {table: expected.rows(table) for table in key_parts.KEY_BUCKETED}
 
 
 @pytest.mark.parametrize("merge_min_runs", [0, 64])  # merged parts, or written afresh
@@ -485,9 +485,9 @@ def test_per_run_parts_merged_event_by_event_stay_sorted_and_equal_a_rebuild(
         merge_min_runs: int) -> None:
     import pyarrow.parquet as pq
 
-    from arco_cli.projections import store
+    from arco_cli.projections import per_run
 
-    monkeypatch.setattr(store, "MERGE_MIN_RUNS", merge_min_runs)
+    monkeypatch.setattr(per_run, "MERGE_MIN_RUNS", merge_min_runs)
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines(scenario)
     for line in lines:
@@ -543,14 +543,14 @@ def test_merging_two_sorted_parts_gives_the_sorted_union_by_slices_or_by_a_sort(
         monkeypatch: pytest.MonkeyPatch, max_slices: int) -> None:
     import pyarrow as pa
 
-    from arco_cli.projections import store
+    from arco_cli.projections import parts
 
-    monkeypatch.setattr(store, "MAX_MERGE_SLICES", max_slices)
+    monkeypatch.setattr(parts, "MAX_MERGE_SLICES", max_slices)
     evens = pa.table({"k": [f"k{i:03d}" for i in range(0, 40, 2)], "v": list(range(20))})
     odds = pa.table({"k": [f"k{i:03d}" for i in range(1, 12, 2)], "v": list(range(6))})
     later = pa.table({"k": ["z1", "z2"], "v": [7, 8]})
     for first, second in ((evens, odds), (odds, evens), (evens, later), (later, evens)):
-        merged = store._merge_sorted(first, second, ("k",))
+        merged = parts.merge_sorted(first, second, ("k",))
         expected = sorted(zip(*(t.to_pylist() for t in pa.concat_tables(
             [first, second]).columns), strict=True))
         assert list(zip(*(c.to_pylist() for c in merged.columns), strict=True)) == expected
@@ -580,10 +580,10 @@ def test_the_fold_after_a_rebuild_splits_the_compact_tables_into_buckets(
         slice_rows: int) -> None:
     import pyarrow.parquet as pq
 
-    from arco_cli.projections import store
+    from arco_cli.projections import key_parts, store
     from arco_cli.projections.schemas import PRIMARY_KEYS
 
-    monkeypatch.setattr(store, "ROWS_PER_KEY_PART", 1)  # key-hashed tables in parts too
+    monkeypatch.setattr(key_parts, "ROWS_PER_KEY_PART", 1)  # key-hashed tables in parts too
     # the rebuild writes its compact files a slice of rows at a time
     monkeypatch.setattr(store, "TRANSPOSE_ROWS", slice_rows)
     ws = make_workspace(tmp_path / "ws")
@@ -616,10 +616,10 @@ def test_new_runs_wait_in_delta_parts_until_settled_and_every_set_equals_a_rebui
         settle_runs: int) -> None:
     import pyarrow.parquet as pq
 
-    from arco_cli.projections import store
+    from arco_cli.projections import per_run
     from arco_cli.projections.schemas import PRIMARY_KEYS
 
-    monkeypatch.setattr(store, "SETTLE_RUNS", settle_runs)
+    monkeypatch.setattr(per_run, "SETTLE_RUNS", settle_runs)
     # bucket counts stay as first chosen (a re-bucketing would rewrite every part)
     ws = make_workspace(tmp_path / "ws")
     lines = scenario_lines(scenario)
