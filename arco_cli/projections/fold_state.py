@@ -21,7 +21,8 @@ written from another names the objects of its unchanged buckets (no copy, no lin
 writes its changed buckets as new objects under its own generation (the name of its
 folder). So buckets can be many and small — the cost of an incremental fold follows its
 new events, not the number of buckets — while the set's folder swaps atomically as
-before. A generation is removed once no kept set refers to it (:func:`collect_objects`).
+before. A generation is removed once no kept set refers to it
+(:func:`~arco_cli.projections.objects.collect_objects`).
 
 Each file has its own pickler, so no single pickle memo spans the whole state (memory at
 1M events). A state read back loads its run and key buckets lazily, on first touch
