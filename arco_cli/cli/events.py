@@ -30,21 +30,11 @@ Examples:
 """
 
 
-def _parse(offset: int, raw: bytes) -> dict[str, Any]:
-    from arco_cli.log.ids import corrupt_record
-
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise corrupt_record(offset, f"not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise corrupt_record(offset, "not a JSON object")
-    return doc
-
-
 def select_events(log: EventLog, *, event_type: str | None, offsets: set[int] | None,
                   limit: int | None) -> list[tuple[int, dict[str, Any]]]:
     """Matching events as ``(log offset, envelope)``, in log order, the last ``limit``."""
+    from arco_cli.log.ids import parse_record
+
     needle = json.dumps(event_type).encode("utf-8") if event_type is not None else None
     kept: deque[tuple[int, Any]] = deque(maxlen=limit)
     if limit == 0:
@@ -57,13 +47,13 @@ def select_events(log: EventLog, *, event_type: str | None, offsets: set[int] | 
                 # Cheap byte test first; only records that may match are parsed.
                 if needle not in raw:
                     continue
-                doc = _parse(offset, raw)
+                doc = parse_record(raw, offset)
                 if doc.get("event_type") != event_type:
                     continue
                 kept.append((offset, doc))
             else:
                 kept.append((offset, raw))
-    return [(offset, item if isinstance(item, dict) else _parse(offset, item))
+    return [(offset, item if isinstance(item, dict) else parse_record(item, offset))
             for offset, item in kept]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from arco_cli.errors import ArcoError
 from arco_cli.identity import is_ulid
@@ -28,6 +29,17 @@ def corrupt_record(offset: int, why: str) -> ArcoError:
                      {"offsets": [offset]})
 
 
+def parse_record(raw: bytes, offset: int) -> dict[str, Any]:
+    """One record as a JSON object; CORRUPT_LOG naming its offset when it is not one."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise corrupt_record(offset, f"not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise corrupt_record(offset, "not a JSON object")
+    return doc
+
+
 def event_id_of(raw: bytes, offset: int) -> str:
     """The top-level ``event_id`` of one record; CORRUPT_LOG when it has none."""
     if raw.count(_KEY) == 1:
@@ -37,13 +49,7 @@ def event_id_of(raw: bytes, offset: int) -> str:
                 return match.group(1).decode("utf-8")
             except UnicodeDecodeError:
                 pass
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise corrupt_record(offset, f"not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise corrupt_record(offset, "not a JSON object")
-    event_id = doc.get("event_id")
+    event_id = parse_record(raw, offset).get("event_id")
     if not isinstance(event_id, str) or not event_id:
         raise corrupt_record(offset, "no string event_id")
     return event_id
