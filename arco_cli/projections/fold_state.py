@@ -670,28 +670,31 @@ def read_state(folder: Path) -> PersistedState | None:
     pending_runs = set(run_objects)
     pending_keys = set(key_objects)
 
-    def load_runs(bucket: int) -> None:
-        try:
-            loaded = reader.load(RUNS, bucket, run_objects[bucket])
-        except FileNotFoundError:
-            state.recover_missing()
-            return
-        pending_runs.discard(bucket)
+    def loader(kind: str, objects: dict[int, str], pending: set[int],
+               note: Callable[[int, dict[str, Any]], None]) -> Callable[[int], None]:
+        """Loads a bucket into the state's maps, first telling ``note`` what it held."""
+        def load(bucket: int) -> None:
+            try:
+                loaded = reader.load(kind, bucket, objects[bucket])
+            except FileNotFoundError:
+                state.recover_missing()
+                return
+            pending.discard(bucket)
+            note(bucket, loaded)
+            for name, values in loaded.items():
+                dict.update(getattr(state, name), values)
+        return load
+
+    def note_runs(_bucket: int, loaded: dict[str, Any]) -> None:
         for name, values in loaded.items():
             if name != "dependents":
                 state.stored_runs.update(values)
-            dict.update(getattr(state, name), values)
 
-    def load_keys(bucket: int) -> None:
-        try:
-            loaded = reader.load(KEYS, bucket, key_objects[bucket])
-        except FileNotFoundError:
-            state.recover_missing()
-            return
-        pending_keys.discard(bucket)
+    def note_keys(bucket: int, loaded: dict[str, Any]) -> None:
         state.stored_keys[bucket] = {name: list(values) for name, values in loaded.items()}
-        for name, values in loaded.items():
-            dict.update(getattr(state, name), values)
+
+    load_runs = loader(RUNS, run_objects, pending_runs, note_runs)
+    load_keys = loader(KEYS, key_objects, pending_keys, note_keys)
 
     runs, keys = layout.state_buckets, layout.key_buckets
     for name in PER_RUN:
