@@ -22,22 +22,8 @@ LINES = scenario_lines("cancel")
 OUTCOME_RUNS = ("run_busy", "run_done", "run_early", "run_ghost", "run_wcancel")
 
 
-@pytest.fixture(autouse=True, params=["coupled", "fewer_parquet_buckets", "packed"])
-def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    """Bucket counts as a big log would get them, for a small test log."""
-    from arco_cli.projections import fold_state
-
-    monkeypatch.setattr(fold_state, "KEYS_PER_RUN_BUCKET", 1)
-    monkeypatch.setattr(fold_state, "KEYS_PER_KEY_BUCKET", 1)
-    if request.param == "fewer_parquet_buckets":
-        # the per-run Parquet files split in fewer buckets than the pickled state, as
-        # at 1M events (each Parquet bucket then spans several state buckets)
-        monkeypatch.setattr(fold_state, "MAX_RUN_BUCKETS", 2)
-    if request.param == "packed":
-        # every bucket write goes into a pack file, as a rebuild's does
-        from arco_cli.projections import objects
-
-        monkeypatch.setattr(objects, "PACK_MIN_BUCKETS", 1)
+# bucket counts as a big log would get them, in every layout (tests/projections/conftest.py)
+pytestmark = pytest.mark.usefixtures("many_buckets")
 
 
 def _pending_run_buckets(state: FoldState) -> set[int]:

@@ -229,24 +229,6 @@ def test_state_reloaded_from_disk_reads_earlier_outcomes_on_demand(tmp_path: Pat
         assert state.rows(table) == expected.rows(table), table
 
 
-@pytest.fixture(params=["coupled", "fewer_parquet_buckets", "packed"])
-def many_buckets(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    """Bucket counts as a big log would get them, for a small test log."""
-    from arco_cli.projections import fold_state
-
-    monkeypatch.setattr(fold_state, "KEYS_PER_RUN_BUCKET", 1)
-    monkeypatch.setattr(fold_state, "KEYS_PER_KEY_BUCKET", 1)
-    if request.param == "fewer_parquet_buckets":
-        # the per-run Parquet files split in fewer buckets than the pickled state, as
-        # at 1M events (each Parquet bucket then spans several state buckets)
-        monkeypatch.setattr(fold_state, "MAX_RUN_BUCKETS", 2)
-    if request.param == "packed":
-        # every bucket write goes into a pack file, as a rebuild's does
-        from arco_cli.projections import objects
-
-        monkeypatch.setattr(objects, "PACK_MIN_BUCKETS", 1)
-
-
 @pytest.mark.parametrize("many_buckets", ["coupled"], indirect=True)
 @pytest.mark.usefixtures("many_buckets")
 def test_incremental_folds_rewrite_only_the_buckets_of_touched_runs(tmp_path: Path) -> None:
